@@ -1,0 +1,195 @@
+"""Make PyPI's Lasagne 0.1 (2015) run on Theano-PyMC 1.1.2 and Python 3.11.
+
+Each gap between the two gets one named patch. A patch runs right after the
+module it mends is first imported, and only when the upstream name or fix is
+really missing, so nothing here imports Theano early and a plain ``python``
+start-up stays fast. ``install()`` puts the import hook in place; it is called
+from ``legacy.activate``, which the environment's ``.pth`` file imports.
+"""
+
+import functools
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import inspect
+import os
+import sys
+import sysconfig
+import types
+
+
+def alias_mrg_random_streams(rng_mrg):
+    """Lasagne 0.1 imports ``MRG_RandomStreams``; Theano-PyMC renamed it ``MRG_RandomStream``."""
+    if not hasattr(rng_mrg, "MRG_RandomStreams"):
+        rng_mrg.MRG_RandomStreams = rng_mrg.MRG_RandomStream
+
+
+def alias_theano_gof(theano):
+    """Lasagne 0.1 checks ``theano.gof.Variable``; Theano-PyMC moved ``gof`` to ``graph``."""
+    if hasattr(theano, "gof"):
+        return
+    from theano.graph import basic, op
+
+    gof = types.ModuleType("theano.gof", "Theano's old graph module names (legacy.compat).")
+    gof.Apply, gof.Constant, gof.Variable = basic.Apply, basic.Constant, basic.Variable
+    gof.Op = op.Op
+    theano.gof = gof
+    sys.modules["theano.gof"] = gof
+
+
+def make_downsample():
+    """Lasagne 0.1 pools with ``theano.tensor.signal.downsample``; now ``pool.pool_2d``."""
+    from theano.tensor.signal import pool
+
+    def max_pool_2d(input, ds, ignore_border=None, st=None, padding=(0, 0), mode="max"):
+        return pool.pool_2d(
+            input, ws=ds, ignore_border=ignore_border, stride=st, pad=padding, mode=mode
+        )
+
+    downsample = types.ModuleType("theano.tensor.signal.downsample", make_downsample.__doc__)
+    downsample.max_pool_2d = max_pool_2d
+    return downsample
+
+
+def add_elu(nonlinearities):
+    """The notebook imports ``elu``, which Lasagne gained only in 0.2."""
+    if hasattr(nonlinearities, "elu"):
+        return
+
+    def elu(x):
+        """Exponential linear unit: x for x > 0, exp(x) - 1 otherwise (Lasagne 0.2's definition)."""
+        import theano.tensor as T
+
+        return T.switch(x > 0, x, T.expm1(x))
+
+    elu.__module__ = nonlinearities.__name__
+    nonlinearities.elu = elu
+
+
+def scan_extension_unbuildable():
+    """On Python 3.11 the shipped Cython scan code cannot compile (no ``longintrepr.h``).
+
+    Theano then raises instead of falling back to its Python scan, so the hook
+    turns the import of the extension into the ``ImportError`` scan handles.
+    """
+    return not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "longintrepr.h"))
+
+
+def fix_openmp_pragma(elemwise):
+    """Theano-PyMC 1.1.2 emits ``{int(config.openmp_elemwise_minsize)}`` literally (a missing
+    ``f`` prefix), so ``openmp=True`` elemwise code does not compile. Fill the value in."""
+    placeholder = "{int(config.openmp_elemwise_minsize)}"
+    if placeholder not in inspect.getsource(elemwise.Elemwise._c_all):
+        return
+    c_code = elemwise.Elemwise.c_code
+
+    @functools.wraps(c_code)
+    def filled_c_code(self, node, nodename, inames, onames, sub):
+        code = c_code(self, node, nodename, inames, onames, sub)
+        return code.replace(placeholder, str(int(elemwise.config.openmp_elemwise_minsize)))
+
+    elemwise.Elemwise.c_code = filled_c_code
+
+
+def version_empty_props(c_basic):
+    """An op whose ``__props__`` is ``()`` (Dot22, ...) adds an empty, i.e. "unversioned",
+    entry to the C-cache key, so its module is recompiled in every process. Rebuild the
+    version without those entries, as aesara's PR #1108 did upstream."""
+    if "version.append(node.op.__props__)" not in inspect.getsource(c_basic.CLinker.cmodule_key_):
+        return
+    cmodule_key_ = c_basic.CLinker.cmodule_key_
+
+    @functools.wraps(cmodule_key_)
+    def versioned_cmodule_key_(self, fgraph, *args, **kwargs):
+        key = cmodule_key_(self, fgraph, *args, **kwargs)
+        if key is None or key[0]:
+            return key
+        version = []
+        for node in self.schedule(fgraph):
+            if hasattr(node.op, "c_code_cache_version_apply"):
+                version.append(node.op.c_code_cache_version_apply(node))
+            if getattr(node.op, "__props__", ()):
+                version.append(node.op.__props__)
+            for var in node.inputs + node.outputs:
+                if isinstance(var.type, c_basic.CLinkerObject):
+                    version.append(var.type.c_code_cache_version())
+        if all(version):
+            return tuple(version), key[1]
+        return key
+
+    c_basic.CLinker.cmodule_key_ = versioned_cmodule_key_
+
+
+AFTER_IMPORT = {
+    "theano": [alias_theano_gof],
+    "theano.sandbox.rng_mrg": [alias_mrg_random_streams],
+    "theano.tensor.elemwise": [fix_openmp_pragma],
+    "theano.link.c.basic": [version_empty_props],
+    "lasagne.nonlinearities": [add_elu],
+}
+IF_MISSING = {"theano.tensor.signal.downsample": make_downsample}
+REFUSED = {"theano.scan.scan_perform_ext": scan_extension_unbuildable}
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    def __init__(self, loader, patches):
+        self.loader, self.patches = loader, patches
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        for patch in self.patches:
+            patch(module)
+
+
+class _MadeLoader(importlib.abc.Loader):
+    def __init__(self, make):
+        self.make = make
+
+    def create_module(self, spec):
+        return self.make()
+
+    def exec_module(self, module):
+        pass
+
+
+class _RefusingLoader(importlib.abc.Loader):
+    def __init__(self, reason):
+        self.reason = reason
+
+    def exec_module(self, module):
+        raise ImportError(self.reason, name=module.__name__)
+
+
+class PatchingFinder(importlib.abc.MetaPathFinder):
+    """Finds the mended modules through the normal path machinery, then mends them."""
+
+    def find_spec(self, name, path, target=None):
+        refused = REFUSED.get(name)
+        if refused is not None and refused():
+            return importlib.util.spec_from_loader(name, _RefusingLoader(refused.__doc__))
+        if name not in AFTER_IMPORT and name not in IF_MISSING:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path, target)
+        if spec is None and name in IF_MISSING:
+            return importlib.util.spec_from_loader(name, _MadeLoader(IF_MISSING[name]))
+        if spec is not None and name in AFTER_IMPORT:
+            spec.loader = _PatchingLoader(spec.loader, AFTER_IMPORT[name])
+        return spec
+
+
+def install():
+    """Put the hook first on ``sys.meta_path`` (once); warn if it is too late for a module."""
+    if any(isinstance(finder, PatchingFinder) for finder in sys.meta_path):
+        return
+    early = sorted(name for name in AFTER_IMPORT if name in sys.modules)
+    if early:
+        print(
+            f"legacy.compat: imported before the bridge, left unpatched: {early}", file=sys.stderr
+        )
+    sys.meta_path.insert(0, PatchingFinder())

@@ -1,0 +1,202 @@
+"""The bridge: each patch is needed upstream, and with it Lasagne 0.1 works on Theano-PyMC."""
+
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lasagne
+import numpy as np
+import pytest
+import theano
+import theano.tensor as T
+from lasagne.layers import (
+    DenseLayer,
+    DropoutLayer,
+    GaussianNoiseLayer,
+    InputLayer,
+    MaxPool2DLayer,
+    RecurrentLayer,
+    get_output,
+)
+
+from legacy import compat
+
+REPO = Path(__file__).resolve().parents[1]
+UPSTREAM = Path(theano.__file__).parent
+
+
+def run_python(code, **env):
+    """A fresh interpreter of the environment, with no Theano settings from the caller."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("THEANORC", "THEANO_FLAGS")}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**clean, **env},
+        timeout=300,
+    )
+
+
+def test_plain_interpreter_gets_the_bridge_and_settings():
+    out = run_python(
+        "import sys; assert 'theano' not in sys.modules\n"
+        "import theano, lasagne\n"
+        "from lasagne.nonlinearities import elu\n"
+        "print(theano.config.floatX, theano.config.blas__ldflags)"
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["float32", "-lopenblas"]
+    assert "NumPy C-API based implementation" not in out.stderr
+
+
+def test_theano_flags_still_override_our_theanorc():
+    out = run_python("import theano; print(theano.config.floatX)", THEANO_FLAGS="floatX=float64")
+    assert out.stdout.strip() == "float64", out.stderr
+
+
+def test_mrg_random_streams_alias():
+    from theano.sandbox import rng_mrg
+
+    assert "MRG_RandomStreams" not in inspect.getsource(rng_mrg)
+    assert rng_mrg.MRG_RandomStreams is rng_mrg.MRG_RandomStream
+
+
+def test_theano_gof_alias_lets_get_output_take_a_dict():
+    assert not (UPSTREAM / "gof").exists()
+    x = T.matrix("x")
+    l_in = InputLayer((None, 3))
+    l_out = DenseLayer(l_in, num_units=2, nonlinearity=None)
+    f = theano.function([x], get_output(l_out, {l_in: x}))
+    data = np.arange(6, dtype="float32").reshape(2, 3)
+    expected = data @ l_out.W.get_value() + l_out.b.get_value()
+    np.testing.assert_allclose(f(data), expected, rtol=1e-6)
+
+
+def numpy_max_pool(x, size):
+    n, c, h, w = x.shape
+    x = x[:, :, : h // size * size, : w // size * size]
+    return x.reshape(n, c, h // size, size, w // size, size).max(axis=(3, 5))
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_max_pool_layer_matches_numpy(size):
+    assert not (UPSTREAM / "tensor" / "signal" / "downsample.py").exists()
+    x = T.tensor4("x")
+    layer = MaxPool2DLayer(InputLayer((None, 2, 7, 8)), pool_size=size)
+    data = np.random.RandomState(0).randn(3, 2, 7, 8).astype("float32")
+    pooled = theano.function([x], get_output(layer, x))(data)
+    np.testing.assert_array_equal(pooled, numpy_max_pool(data, size))
+    assert pooled.shape[1:] == layer.output_shape[1:]
+
+
+def test_elu_values_and_gradient_match_its_definition():
+    from lasagne import nonlinearities
+
+    assert "def elu" not in inspect.getsource(nonlinearities)
+    x = T.vector("x")
+    y = nonlinearities.elu(x)
+    f = theano.function([x], [y, T.grad(y.sum(), x)])
+    data = np.array([-20.0, -2.0, -0.5, -1e-4, 0.0, 1e-4, 0.5, 3.0], dtype="float32")
+    values, grads = f(data)
+    np.testing.assert_allclose(values, np.where(data > 0, data, np.expm1(data)), rtol=1e-6)
+    np.testing.assert_allclose(grads, np.where(data > 0, 1.0, np.exp(data)), rtol=1e-6)
+
+
+def test_dropout_and_gaussian_noise_sample():
+    x = T.matrix("x")
+    l_in = InputLayer((None, 500))
+    drop = DropoutLayer(l_in, p=0.5)
+    noise = GaussianNoiseLayer(l_in, sigma=0.1)
+    f = theano.function(
+        [x], [get_output(drop, x), get_output(noise, x), get_output(drop, x, deterministic=True)]
+    )
+    ones = np.ones((200, 500), dtype="float32")
+    dropped, noisy, kept = f(ones)
+    assert set(np.unique(dropped)) == {0.0, 2.0}
+    # 100,000 Bernoulli(0.5) draws: sd of the kept fraction is 0.0016; allow 5 sd.
+    assert abs((dropped > 0).mean() - 0.5) < 0.008
+    # 100,000 N(0, 0.01) draws: sd of the mean 3.2e-4, of the sd about 2.2e-4; allow 5 sd.
+    assert abs((noisy - 1).mean()) < 0.0016
+    assert abs((noisy - 1).std() - 0.1) < 0.0011
+    np.testing.assert_array_equal(kept, ones)
+
+
+def test_dense_layer_adam_step_lowers_the_loss():
+    rng = np.random.RandomState(1)
+    data = rng.randn(64, 10).astype("float32")
+    target = (data @ rng.randn(10, 1)).astype("float32")
+    x, t = T.matrix("x"), T.matrix("t")
+    l_in = InputLayer((None, 10))
+    l_out = DenseLayer(l_in, num_units=1, nonlinearity=None)
+    loss = lasagne.objectives.squared_error(get_output(l_out, {l_in: x}), t).mean()
+    params = lasagne.layers.get_all_params(l_out, trainable=True)
+    step = theano.function([x, t], loss, updates=lasagne.updates.adam(loss, params, 0.05))
+    losses = [float(step(data, target)) for _ in range(30)]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_scan_layer_runs_on_python_3_11():
+    x = T.tensor3("x")
+    layer = RecurrentLayer(InputLayer((None, 5, 3)), num_units=4, nonlinearity=None)
+    data = np.random.RandomState(2).randn(2, 5, 3).astype("float32")
+    out = theano.function([x], get_output(layer, x))(data)
+    h = np.zeros((2, 4), dtype="float32")
+    W_in, W_hid, b = (p.get_value() for p in (layer.W_in_to_hid, layer.W_hid_to_hid, layer.b))
+    for step in range(5):
+        h = data[:, step] @ W_in + h @ W_hid + b
+    np.testing.assert_allclose(out[:, -1], h, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(not compat.scan_extension_unbuildable(), reason="scan's C code builds here")
+def test_scan_without_the_bridge_raises():
+    out = run_python(
+        "from legacy import compat; compat.REFUSED.clear()\n"
+        "import numpy as np, theano, theano.tensor as T\n"
+        "x = T.vector('x')\n"
+        "s, _ = theano.scan(lambda a, acc: acc + a, sequences=x, outputs_info=T.zeros(()))\n"
+        "theano.function([x], s[-1])"
+    )
+    assert out.returncode != 0
+    assert "longintrepr.h" in out.stderr
+
+
+OPENMP_GRAPH = (
+    "import numpy as np, theano, theano.tensor as T\n"
+    "x = T.vector('x')\n"
+    "f = theano.function([x], T.exp(x) * 2 + 1)\n"
+    "print(float(f(np.zeros(300000, dtype='float32')).sum()))"
+)
+
+
+def test_openmp_elemwise_compiles_with_the_bridge():
+    out = run_python(OPENMP_GRAPH, THEANO_FLAGS="openmp=True")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert float(out.stdout) == 900000.0
+
+
+def test_openmp_elemwise_fails_without_the_bridge(tmp_path):
+    unpatched = "from legacy import compat; compat.AFTER_IMPORT.pop('theano.tensor.elemwise')\n"
+    out = run_python(
+        unpatched + OPENMP_GRAPH, THEANO_FLAGS=f"openmp=True,base_compiledir={tmp_path}"
+    )
+    assert out.returncode != 0
+    assert "openmp_elemwise_minsize" in out.stderr
+
+
+def test_ops_with_empty_props_get_a_versioned_cache_key(monkeypatch):
+    from theano.link.c.basic import CLinker
+
+    a, b = T.matrix("a"), T.matrix("b")
+    fgraph = theano.function([a, b], T.dot(a, b)).maker.fgraph
+    assert [type(node.op).__name__ for node in fgraph.toposort()] == ["Dot22"]
+    assert fgraph.toposort()[0].op.__props__ == ()
+
+    version, _ = CLinker().accept(fgraph).cmodule_key()
+    assert version and all(version)
+
+    monkeypatch.setattr(CLinker, "cmodule_key_", CLinker.cmodule_key_.__wrapped__)
+    upstream_version, _ = CLinker().accept(fgraph).cmodule_key()
+    assert upstream_version == ()

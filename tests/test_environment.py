@@ -1,0 +1,69 @@
+"""One source of truth for versions: the hashed lock, which environment.yml only points to."""
+
+import re
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)")
+
+
+def canonical(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock():
+    text = (REPO / "requirements.txt").read_text()
+    entries = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 1)[1])
+    pins = {}
+    for entry in entries:
+        match = PIN.match(entry)
+        if match:
+            assert "--hash=sha256:" in entry, f"{match[1]} has no hash"
+            pins[canonical(match[1])] = match[2]
+    return pins
+
+
+def test_every_locked_line_is_an_exact_pin_with_a_hash():
+    text = (REPO / "requirements.txt").read_text()
+    requirement_lines = [
+        line for line in text.splitlines() if line and not line.startswith((" ", "#"))
+    ]
+    assert requirement_lines
+    assert all(PIN.match(line) for line in requirement_lines), requirement_lines
+    assert len(lock()) == len(requirement_lines)
+
+
+def test_the_lock_holds_every_top_level_need_at_its_pin():
+    pins = lock()
+    for line in (REPO / "requirements.in").read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, version = line.partition("==")
+        assert canonical(name) in pins, name
+        if version:
+            assert pins[canonical(name)] == version, name
+    assert pins["theano-pymc"] == "1.1.2" and pins["lasagne"] == "0.1"
+
+
+@pytest.mark.parametrize("env_file", ["environment.yml", "environment-cuda.yml"])
+def test_conda_env_takes_its_pip_packages_from_the_lock_only(env_file):
+    env = yaml.safe_load((REPO / env_file).read_text())
+    deps = env["dependencies"]
+    assert "python=3.11" in deps
+    pip_section = next(d["pip"] for d in deps if isinstance(d, dict))
+    assert pip_section == ["--require-hashes", "-r requirements.txt"]
+    conda_names = {canonical(re.split(r"[=<> ]", d)[0]) for d in deps if isinstance(d, str)}
+    assert not conda_names & set(lock()), "a package is both in conda's list and in the lock"
+
+
+def test_installed_packages_are_the_locked_ones():
+    drift = {
+        name: (version, metadata.version(name))
+        for name, version in lock().items()
+        if metadata.version(name) != version
+    }
+    assert not drift
