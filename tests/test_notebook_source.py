@@ -12,7 +12,7 @@ SHARED_SEED = REPO.parent / "shared" / "seed" / "vae_exercise_seed.txt"
 
 
 def export(notebook):
-    """The seed's text format: each cell, code cells after an `In [None]:` line, blank-line pairs."""
+    """The seed's format: cells joined by blank-line pairs, code after an `In [None]:` line."""
     cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
     parts = []
     for cell in cells:
