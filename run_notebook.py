@@ -1,0 +1,228 @@
+"""Run the original notebook, unchanged, headless, and keep everything it produced.
+
+Builds ``mnist.npz`` if it is missing (``mnist_prep.py``; set MNIST_SOURCE to use
+a local copy of MNIST), executes ``vae_exercise.ipynb`` on the project's kernel in
+the notebook's folder, and writes one run folder ``runs/<timestamp>/``:
+
+  vae_exercise.ipynb  the executed notebook       stdout.txt    what the cells printed
+  vae_exercise.html   its HTML export             metrics.json  numbers parsed from stdout,
+  cellNN-K.png        every figure                              versions and Theano flags
+
+Progress (the running cell, the printed lines) goes to the terminal as it comes.
+A failing cell stops the run with its number, its source line and the error;
+the run folder is then kept as ``runs/<timestamp>-failed``.
+"""
+
+import argparse
+import base64
+import json
+import re
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbclient.util import run_sync
+from nbconvert import HTMLExporter
+
+import mnist_prep
+
+REPO = Path(__file__).resolve().parent
+NUMBER = r"(-?\d+\.\d+|-?inf|nan)"
+FORWARD = re.compile(
+    r"\[array\(([^,]+), dtype=float32\), array\(([^,]+), dtype=float32\), "
+    r"array\(([^,]+), dtype=float32\)\]"
+)
+EPOCH = re.compile(
+    rf"Epoch (\d+)\tTrain: LL: {NUMBER}\tKL {NUMBER}\tlogpx: {NUMBER}\t"
+    rf"Valid: LL: {NUMBER}\tKL {NUMBER}\tlogpx: {NUMBER}"
+)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+THEANO_SETTINGS = [
+    "floatX",
+    "device",
+    "blas__ldflags",
+    "openmp",
+    "linker",
+    "allow_gc",
+    "optimizer",
+    "gcc__cxxflags",
+    "compiledir",
+]
+# Asked of the kernel after the last cell, so the record is what the notebook ran with.
+ENVIRONMENT_CODE = f"""
+def _environment():
+    import json, os, platform, sys, lasagne, numpy, theano
+    return json.dumps({{
+        "python": platform.python_version(), "executable": sys.executable,
+        "theano": theano.__version__, "lasagne": lasagne.__version__, "numpy": numpy.__version__,
+        "THEANORC": os.environ.get("THEANORC", ""),
+        "THEANO_FLAGS": os.environ.get("THEANO_FLAGS", ""),
+        "theano_config": {{k: str(getattr(theano.config, k)) for k in {THEANO_SETTINGS!r}}},
+    }})
+print(_environment())
+del _environment
+"""
+
+
+def parse_metrics(stdout):
+    """The forward-pass triple [LL, logpx, KL] and the per-epoch lines the notebook prints."""
+    forward = FORWARD.search(stdout)
+    names = ["train_LL", "train_KL", "train_logpx", "valid_LL", "valid_KL", "valid_logpx"]
+    return {
+        "forward_pass": [float(v) for v in forward.groups()] if forward else None,
+        "epochs": [
+            {
+                "epoch": int(m[1]),
+                **{name: float(v) for name, v in zip(names, m.groups()[1:], strict=True)},
+            }
+            for m in EPOCH.finditer(stdout)
+        ],
+    }
+
+
+class StreamingClient(NotebookClient):
+    """An nbclient client that shows each cell and its printed lines as they come."""
+
+    def __init__(self, nb, log, **kwargs):
+        super().__init__(nb, **kwargs)
+        self.log_to = log
+
+    def output(self, outs, msg, display_id, cell_index):
+        if msg["msg_type"] == "stream":
+            self.log_to.write(msg["content"]["text"])
+            self.log_to.flush()
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def failing_line(cell, error):
+    """The source line a cell's error points at (IPython prints ``Cell In[n], line k``)."""
+    found = re.findall(r"line (\d+)", ANSI.sub("", error.traceback or str(error)))
+    lines = cell.source.splitlines()
+    number = int(found[0]) if found else None
+    if number is None or not 1 <= number <= len(lines):
+        return None, None
+    return number, lines[number - 1].strip()
+
+
+def execute(nb, folder, log):
+    """Execute the notebook cell by cell; return (stdout, environment, failure or None)."""
+    client = StreamingClient(
+        nb,
+        log,
+        kernel_name=nb.metadata.kernelspec.name,
+        timeout=None,
+        resources={"metadata": {"path": str(folder)}},
+    )
+    code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
+    failure, environment = None, {}
+    with client.setup_kernel():
+        for number, index in enumerate(code, 1):
+            cell = nb.cells[index]
+            first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+            log.write(f"[cell {number}/{len(code)}] {first}\n")
+            log.flush()
+            start = time.perf_counter()
+            try:
+                client.execute_cell(cell, index)
+            except CellExecutionError as error:
+                line, text = failing_line(cell, error)
+                failure = {
+                    "cell": number,
+                    "line": line,
+                    "source": text,
+                    "error": f"{error.ename}: {error.evalue}",
+                }
+                break
+            cell.metadata["wall_seconds"] = round(time.perf_counter() - start, 3)
+        reply = []
+        run_sync(client.kc.execute_interactive)(
+            ENVIRONMENT_CODE, output_hook=lambda msg: reply.append(msg), timeout=60
+        )
+        for msg in reply:
+            if msg["msg_type"] == "stream":
+                environment = json.loads(msg["content"]["text"])
+    stdout = "".join(
+        out.get("text", "")
+        for i in code
+        for out in nb.cells[i].get("outputs", [])
+        if out.output_type == "stream" and out.name == "stdout"
+    )
+    return stdout, environment, failure
+
+
+def save_figures(nb, folder):
+    names = []
+    for index, cell in enumerate(nb.cells):
+        pngs = [
+            o.data["image/png"] for o in cell.get("outputs", []) if "image/png" in o.get("data", {})
+        ]
+        for k, png in enumerate(pngs, 1):
+            name = f"cell{index:02d}-{k}.png"
+            (folder / name).write_bytes(base64.b64decode(png))
+            names.append(name)
+    return names
+
+
+def run(notebook, runs_dir, log=sys.stderr):
+    """Execute ``notebook`` in its folder and write a run folder; return (folder, failure)."""
+    notebook = Path(notebook).resolve()
+    nb = nbformat.read(notebook, as_version=4)
+    stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
+    runs_dir = Path(runs_dir)
+    work = runs_dir / f".{stamp}.partial"
+    work.mkdir(parents=True)
+    start = time.perf_counter()
+    stdout, environment, failure = execute(nb, notebook.parent, log)
+    wall = time.perf_counter() - start
+
+    nbformat.write(nb, work / notebook.name)
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    (work / notebook.with_suffix(".html").name).write_text(html, encoding="utf-8")
+    (work / "stdout.txt").write_text(stdout, encoding="utf-8")
+    metrics = {
+        "status": "failed" if failure else "ok",
+        "failure": failure,
+        "notebook": str(notebook),
+        "started": stamp,
+        "wall_seconds": round(wall, 1),
+        "cell_seconds": [c.metadata.get("wall_seconds") for c in nb.cells if c.cell_type == "code"],
+        **parse_metrics(stdout),
+        "figures": save_figures(nb, work),
+        "environment": environment,
+    }
+    (work / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
+    final = runs_dir / (stamp + ("-failed" if failure else ""))
+    work.rename(final)
+    return final, failure
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--notebook", default=REPO / "vae_exercise.ipynb", type=Path)
+    parser.add_argument("--runs", default=REPO / "runs", type=Path, help="where run folders go")
+    parser.add_argument("--no-data", action="store_true", help="do not build mnist.npz")
+    args = parser.parse_args(argv)
+    if not args.no_data:
+        status = mnist_prep.main(["--out", str(args.notebook.resolve().parent / "mnist.npz")])
+        if status:
+            return status
+    folder, failure = run(args.notebook, args.runs)
+    if failure:
+        where = f"cell {failure['cell']}" + (f", line {failure['line']}" if failure["line"] else "")
+        print(
+            f"run_notebook: {where}: {failure['source'] or ''}\n  {failure['error']}",
+            file=sys.stderr,
+        )
+        print(f"run_notebook: partial run kept in {folder}", file=sys.stderr)
+        return 1
+    metrics = json.loads((folder / "metrics.json").read_text())
+    print(f"run_notebook: done in {metrics['wall_seconds']} s; run folder {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
