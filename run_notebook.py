@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, DeadKernelError
 from nbclient.util import run_sync
 from nbconvert import HTMLExporter
 
@@ -108,7 +108,19 @@ def failing_line(cell, error):
     return number, lines[number - 1].strip()
 
 
-def execute(nb, folder, log):
+def kernel_print(client, code):
+    """Run ``code`` in the kernel outside the notebook; return what it printed."""
+    printed = []
+
+    def keep(msg):
+        if msg["msg_type"] == "stream":
+            printed.append(msg["content"]["text"])
+
+    run_sync(client.kc.execute_interactive)(code, output_hook=keep, timeout=60)
+    return "".join(printed)
+
+
+def execute(nb, folder, log, seed=None):
     """Execute the notebook cell by cell; return (stdout, environment, failure or None)."""
     client = StreamingClient(
         nb,
@@ -120,6 +132,8 @@ def execute(nb, folder, log):
     code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
     failure, environment = None, {}
     with client.setup_kernel():
+        if seed is not None:
+            kernel_print(client, f"import numpy; numpy.random.seed({int(seed)}); del numpy")
         for number, index in enumerate(code, 1):
             cell = nb.cells[index]
             first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
@@ -137,14 +151,12 @@ def execute(nb, folder, log):
                     "error": f"{error.ename}: {error.evalue}",
                 }
                 break
+            except DeadKernelError as error:
+                failure = {"cell": number, "line": None, "source": None, "error": str(error)}
+                break
             cell.metadata["wall_seconds"] = round(time.perf_counter() - start, 3)
-        reply = []
-        run_sync(client.kc.execute_interactive)(
-            ENVIRONMENT_CODE, output_hook=lambda msg: reply.append(msg), timeout=60
-        )
-        for msg in reply:
-            if msg["msg_type"] == "stream":
-                environment = json.loads(msg["content"]["text"])
+        if run_sync(client.kc.is_alive)():
+            environment = json.loads(kernel_print(client, ENVIRONMENT_CODE))
     stdout = "".join(
         out.get("text", "")
         for i in code
@@ -167,18 +179,22 @@ def save_figures(nb, folder):
     return names
 
 
-def run(notebook, runs_dir, log=sys.stderr):
-    """Execute ``notebook`` in its folder and write a run folder; return (folder, failure)."""
+def run(notebook, runs_dir, log=sys.stderr, seed=None):
+    """Execute ``notebook`` in its folder and write a run folder; return (folder, failure).
+
+    ``seed`` seeds numpy's global generator in the kernel before the first cell (the
+    notebook itself never seeds); it is recorded, and the notebook is left as it is.
+    """
     notebook = Path(notebook).resolve()
     nb = nbformat.read(notebook, as_version=4)
     stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
     runs_dir = Path(runs_dir)
-    work = runs_dir / f".{stamp}.partial"
-    work.mkdir(parents=True)
     start = time.perf_counter()
-    stdout, environment, failure = execute(nb, notebook.parent, log)
+    stdout, environment, failure = execute(nb, notebook.parent, log, seed)
     wall = time.perf_counter() - start
 
+    work = runs_dir / f".{stamp}.partial"
+    work.mkdir(parents=True)
     nbformat.write(nb, work / notebook.name)
     html, _ = HTMLExporter().from_notebook_node(nb)
     (work / notebook.with_suffix(".html").name).write_text(html, encoding="utf-8")
@@ -188,6 +204,7 @@ def run(notebook, runs_dir, log=sys.stderr):
         "failure": failure,
         "notebook": str(notebook),
         "started": stamp,
+        "seed": seed,
         "wall_seconds": round(wall, 1),
         "cell_seconds": [c.metadata.get("wall_seconds") for c in nb.cells if c.cell_type == "code"],
         **parse_metrics(stdout),
@@ -205,12 +222,13 @@ def main(argv=None):
     parser.add_argument("--notebook", default=REPO / "vae_exercise.ipynb", type=Path)
     parser.add_argument("--runs", default=REPO / "runs", type=Path, help="where run folders go")
     parser.add_argument("--no-data", action="store_true", help="do not build mnist.npz")
+    parser.add_argument("--seed", type=int, help="seed numpy in the kernel before the first cell")
     args = parser.parse_args(argv)
     if not args.no_data:
         status = mnist_prep.main(["--out", str(args.notebook.resolve().parent / "mnist.npz")])
         if status:
             return status
-    folder, failure = run(args.notebook, args.runs)
+    folder, failure = run(args.notebook, args.runs, seed=args.seed)
     if failure:
         where = f"cell {failure['cell']}" + (f", line {failure['line']}" if failure["line"] else "")
         print(
