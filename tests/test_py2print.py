@@ -1,0 +1,306 @@
+"""legacy.py2print gives the notebook's Python 2 print statements Python 2.7's output."""
+
+import builtins
+import json
+import sys
+import traceback
+from pathlib import Path
+
+import nbformat
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from nbclient import NotebookClient
+from traitlets.config import Config
+
+from legacy import py2print
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The notebook's two print statements, byte for byte, with stub values for what they print.
+STUBS = """\
+def f_train(x):
+    return [-98.43359375, 21.34765625, -77.0859375]
+x_valid = None
+"""
+F_TRAIN = "print  f_train(x_valid)"
+EPOCHS = r"""LL_train, KL_train, logpx_train = [], [], []
+LL_valid, KL_valid, logpx_valid = [], [], []
+for e in range(3):
+    LL_train.append(-160.25 + 10 * e); LL_valid.append(-158.125 + 10 * e)
+    KL_train.append(20.5 + e); KL_valid.append(20.0 + e)
+    logpx_train.append(-139.75 + 9 * e); logpx_valid.append(-138.0625 + 9 * e)
+    print "Epoch %i\t"%(e) + \
+    "Train: LL: %0.1f\tKL %0.1f\tlogpx: %0.1f\t"%(LL_train[-1],KL_train[-1],logpx_train[-1]) + \
+    "Valid: LL: %0.1f\tKL %0.1f\tlogpx: %0.1f"%(LL_valid[-1],KL_valid[-1],logpx_valid[-1])
+"""
+F_TRAIN_OUT = "[-98.43359375, 21.34765625, -77.0859375]\n"
+EPOCHS_OUT = (
+    "Epoch 0\tTrain: LL: -160.2\tKL 20.5\tlogpx: -139.8\t"
+    "Valid: LL: -158.1\tKL 20.0\tlogpx: -138.1\n"
+    "Epoch 1\tTrain: LL: -150.2\tKL 21.5\tlogpx: -130.8\t"
+    "Valid: LL: -148.1\tKL 21.0\tlogpx: -129.1\n"
+    "Epoch 2\tTrain: LL: -140.2\tKL 22.5\tlogpx: -121.8\t"
+    "Valid: LL: -138.1\tKL 22.0\tlogpx: -120.1\n"
+)
+
+# Recorded from CPython 2.7.18: each case's cells ran in order in one namespace, compiled by
+# one codeop.Compile (IPython's compiler; it keeps __future__ flags), with sys.stdout and
+# sys.stderr Python objects like ipykernel's streams and, as IPython on Python 2 did, a
+# pending softspace flushed with a newline after each cell that ran without error.
+# (id, cells, stdout, stderr, exceptions raised)
+GOLDEN = [
+    ("notebook_f_train", [STUBS, F_TRAIN], F_TRAIN_OUT, "", []),
+    ("notebook_epochs", [EPOCHS], EPOCHS_OUT, "", []),
+    ("tuple", ["print (1, 2)"], "(1, 2)\n", "", []),
+    ("call_looking_tuple", ['print("x =", 3)'], "('x =', 3)\n", "", []),
+    ("list", ["x = 3\nprint [x]"], "[3]\n", "", []),
+    ("negative", ["print -1"], "-1\n", "", []),
+    ("percent_after_parens", ['x = 5\nprint ("%s") % x'], "5\n", "", []),
+    ("parens_single", ['print("hello")'], "hello\n", "", []),
+    (
+        "mixed_items",
+        ["print 1, 2.5, None, [1, 'a'], (1,), {'k': 1}, 'end'"],
+        "1 2.5 None [1, 'a'] (1,) {'k': 1} end\n",
+        "",
+        [],
+    ),
+    (
+        "to_stringio",
+        [
+            "try:\n    from StringIO import StringIO\nexcept ImportError:\n"
+            "    from io import StringIO\nf = StringIO()\nprint >>f, 'a', 1,\nprint >>f, 'b'\n"
+            "print >>f\nprint repr(f.getvalue())"
+        ],
+        "'a 1 b\\n\\n'\n",
+        "",
+        [],
+    ),
+    (
+        "to_file_writes",
+        [
+            "class Log(object):\n    def __init__(self):\n        self.parts = []\n"
+            "    def write(self, s):\n        self.parts.append(s)\nlog = Log()\n"
+            "print >>log, 'x', 2,\nprint >>log, 'y\\t', 'z'\nprint log.parts"
+        ],
+        "['x', ' ', '2', ' ', 'y\\t', 'z', '\\n']\n",
+        "",
+        [],
+    ),
+    ("to_none", ["print >>None, 'to', 'stdout'"], "to stdout\n", "", []),
+    (
+        "to_stderr",
+        ["import sys\nprint 'out',\nprint >>sys.stderr, 'err', 1\nprint 'more'"],
+        "out more\n",
+        "err 1\n",
+        [],
+    ),
+    (
+        "softspace_sequence",
+        ["print 'a',\nprint 'b'\nprint 'c', 'd',\nprint 'e'"],
+        "a b\nc d e\n",
+        "",
+        [],
+    ),
+    (
+        "softspace_newline_tab_space",
+        [
+            "print 'x\\n',\nprint 'y'\nprint 't\\t',\nprint 'u'\nprint 's ',\nprint 'v'\n"
+            "print 'in\\t', 'line'"
+        ],
+        "x\ny\nt\tu\ns  v\nin\tline\n",
+        "",
+        [],
+    ),
+    (
+        "softspace_empty_and_objects",
+        [
+            "class O(object):\n    def __str__(self):\n        return 'obj\\n'\n"
+            "print '',\nprint 'x'\nprint O(),\nprint 'z'"
+        ],
+        " x\nobj\n z\n",
+        "",
+        [],
+    ),
+    ("bare_print", ["print 'a'\nprint\nprint 'b',\nprint\nprint 'c'"], "a\n\nb\nc\n", "", []),
+    (
+        "loop_if_def",
+        [
+            "def show(n):\n    for i in range(n):\n        if i % 2:\n            print i,\n"
+            "        else:\n            print 'even',\n    print\nshow(4)\nshow(1)"
+        ],
+        "even 1 even 3\neven\n",
+        "",
+        [],
+    ),
+    (
+        "continuation",
+        ["print 'a' + \\\n    'b', \\\n    3, \\\n    (4,\n     5)"],
+        "ab 3 (4, 5)\n",
+        "",
+        [],
+    ),
+    (
+        "one_line_suite",
+        ["for i in range(3): print i,\nif True: print 'x'; print 'y',"],
+        "0 1 2 x\ny\n",
+        "",
+        [],
+    ),
+    (
+        "word_print_in_strings",
+        ["s = \"print 'no'\"  # print x\nprint s, 'print'"],
+        "print 'no' print\n",
+        "",
+        [],
+    ),
+    ("cell_end_flush", ["print 'a',", "print 'b',", "x = 1", "print 'c'"], "a\nb\nc\n", "", []),
+    ("error_keeps_softspace", ["print 'a', 1/0", "print 'b'"], "a b\n", "", ["ZeroDivisionError"]),
+    (
+        "future_print_function",
+        ["from __future__ import print_function\nprint('a', 'b', sep='-')", "print('c', 'd')"],
+        "a-b\nc d\n",
+        "",
+        [],
+    ),
+]
+
+# Cells that are not Python 2 run untouched as Python 3 (expected: Python 3's output).
+PYTHON3 = [
+    ("sep", 'a, b = 1, 2\nprint(a, b, sep="-")', "1-2\n"),
+    ("f_string", 'x = 3\nprint(f"x={x}", x)', "x=3 3\n"),
+    ("keyword_only", "def f(*, a):\n    print(a, a)\nf(a=1)", "1 1\n"),
+    (
+        "nonlocal",
+        "def outer():\n    n = 1\n    def inner():\n        nonlocal n\n        n += 1\n"
+        "    inner()\n    print(n, n)\nouter()",
+        "2 2\n",
+    ),
+    ("async", "async def g():\n    print(1, 2)\nawait g()", "1 2\n"),
+]
+
+
+@pytest.fixture(scope="module")
+def shell(tmp_path_factory):
+    """An in-process IPython shell with the extension; tracebacks are not printed."""
+    main = sys.modules["__main__"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IPYTHONDIR", str(tmp_path_factory.mktemp("ipython")))
+        config = Config()
+        config.HistoryManager.hist_file = ":memory:"
+        ip = InteractiveShell(config=config)
+        ip._showtraceback = lambda etype, value, stb: None
+        ip.extension_manager.load_extension("legacy.py2print")
+        yield ip
+        ip.extension_manager.unload_extension("legacy.py2print")
+    sys.modules["__main__"] = main
+
+
+def run_cells(shell, cells):
+    """Run cells in a fresh namespace with a freshly loaded extension; return the results."""
+    py2print.unload_ipython_extension(shell)
+    shell.reset(new_session=False)
+    py2print.load_ipython_extension(shell)
+    return [shell.run_cell(cell) for cell in cells]
+
+
+def errors(results):
+    """The names of the exceptions the cells raised."""
+    return [type(r.error_in_exec).__name__ for r in results if r.error_in_exec]
+
+
+@pytest.mark.parametrize(
+    ("cells", "out", "err", "raised"), [c[1:] for c in GOLDEN], ids=[c[0] for c in GOLDEN]
+)
+def test_python2_golden(shell, capsys, cells, out, err, raised):
+    """Python 2 cells print what CPython 2.7.18 printed."""
+    results = run_cells(shell, cells)
+    assert capsys.readouterr() == (out, err)
+    assert errors(results) == raised
+
+
+@pytest.mark.parametrize(("cell", "out"), [c[1:] for c in PYTHON3], ids=[c[0] for c in PYTHON3])
+def test_python3_cell_untouched(shell, capsys, cell, out):
+    """A cell that is not Python 2 is left alone and prints as Python 3."""
+    assert py2print.Py2Print()(cell.splitlines(True)) == cell.splitlines(True)
+    results = run_cells(shell, [cell])
+    assert capsys.readouterr() == (out, "")
+    assert errors(results) == []
+
+
+def test_rewrite_keeps_lines():
+    """The rewrite keeps line count, statement start lines and backslash continuations."""
+    lines = EPOCHS.splitlines(True)
+    rewritten = py2print.Py2Print()(lines)
+    assert len(rewritten) == len(lines)
+    assert [line.startswith("    print") for line in lines] == [
+        line.startswith("    _py2_print(") for line in rewritten
+    ]
+    assert [line.endswith("\\\n") for line in lines] == [
+        line.endswith("\\\n") for line in rewritten
+    ]
+
+
+def test_magics_still_work(shell, capsys):
+    """A magic line before a print statement, and a ``%%time`` body, still work."""
+    run_cells(
+        shell, ["%config InteractiveShell.autocall = 0\nprint 'a', 1", "%%time\nprint 'b', 2"]
+    )
+    out = capsys.readouterr().out
+    assert out.startswith("a 1\n")
+    assert "b 2\n" in out
+
+
+def test_traceback_line_numbers(shell, capsys):
+    """An error on a rewritten cell's 3rd line is reported on line 3."""
+    (result,) = run_cells(shell, ['print "one"\nprint "two",\nprint 1/0\n'])
+    frames = traceback.extract_tb(result.error_in_exec.__traceback__)
+    assert [f.lineno for f in frames if f.name == "<module>"] == [3]
+    assert capsys.readouterr().out == "one\ntwo"
+
+
+def test_syntax_error_line_numbers(shell):
+    """SyntaxErrors are Python 3's own, on the lines the user wrote."""
+    (result,) = run_cells(shell, ["x = 1\ny = 2\nz = x +* y\n"])
+    assert result.error_before_exec.lineno == 3
+    # Parses as Python 2, but the rewrite is no Python 3 (``<>``): left as the user wrote it.
+    cell = 'print "a"\nx = 1\nif x <> 2:\n    print "b"\n'
+    assert py2print.Py2Print()(cell.splitlines(True)) == cell.splitlines(True)
+    with pytest.raises(SyntaxError) as python3:
+        compile(cell, "<cell>", "exec")
+    (result,) = run_cells(shell, [cell])
+    assert result.error_before_exec.lineno == python3.value.lineno
+
+
+def test_unload(shell):
+    """Unloading removes the transformer and the builtin."""
+    py2print.unload_ipython_extension(shell)
+    assert not any(isinstance(t, py2print.Py2Print) for t in shell.input_transformers_post)
+    assert not hasattr(builtins, py2print.NAME)
+    py2print.load_ipython_extension(shell)
+
+
+def test_real_kernel(tmp_path, monkeypatch):
+    """The notebook's cells through nbclient and a kernel like the installed ``vae-legacy``."""
+    spec = tmp_path / "kernels" / "vae-legacy"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    argv.append("--InteractiveShellApp.extensions=legacy.py2print")
+    kernel = {"argv": argv, "display_name": "vae-legacy", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    cells = [
+        "%matplotlib inline\n" + STUBS + "print 'ready',",
+        F_TRAIN,
+        EPOCHS,
+        "print 'a',",
+        "print 'b'",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(
+        nb, kernel_name="vae-legacy", timeout=60, resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
+    outputs = [cell.outputs for cell in nb.cells]
+    assert {o.output_type for cell in outputs for o in cell} == {"stream"}
+    stdout = ["".join(o.text for o in cell if o.name == "stdout") for cell in outputs]
+    assert stdout == ["ready\n", F_TRAIN_OUT, EPOCHS_OUT, "a\n", "b\n"]
