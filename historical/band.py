@@ -1,0 +1,149 @@
+"""Our own reference band: what the unchanged notebook prints today, over several seeds.
+
+The notebook never seeds its random numbers, so one run alone cannot tell a
+real change from luck. This script runs the unchanged notebook N times (seeds
+1..N, through run_notebook's seed option) on the pinned stack and keeps, for the
+forward pass and every epoch's train/valid LL, KL and logpx, the mean, the
+sample sd and the N values, with the versions, the machine, the seeds and the
+date: ``historical/reference_band.json``. ``compare.py`` judges a run against it.
+
+  python historical/band.py [--n 6] [--runs-dir runs/band] [--lock /tmp/vae-cpu.lock]
+
+With ``--lock FILE`` each run holds an exclusive ``flock`` on FILE while it
+executes, so other CPU-heavy jobs sharing the machine can interleave.
+"""
+
+import argparse
+import fcntl
+import json
+import os
+import platform
+import statistics
+import sys
+from contextlib import contextmanager, nullcontext
+from datetime import date
+from pathlib import Path
+
+import run_notebook
+
+HERE = Path(__file__).resolve().parent
+BAND = HERE / "reference_band.json"
+FORWARD_NAMES = ["LL", "logpx", "KL"]
+EPOCH_NAMES = ["train_LL", "train_KL", "train_logpx", "valid_LL", "valid_KL", "valid_logpx"]
+VERSIONS = ["python", "theano", "lasagne", "numpy", "theano_config"]
+
+
+@contextmanager
+def cpu_lock(path):
+    """Hold an exclusive flock on ``path`` for the duration."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def machine():
+    """Platform, CPU model and core count of this machine."""
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [
+        line.split(":", 1)[1].strip()
+        for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
+        if line.startswith("model name")
+    ]
+    return {
+        "platform": platform.platform(),
+        "cpu": models[0] if models else platform.processor(),
+        "cores": os.cpu_count(),
+    }
+
+
+def spread(values):
+    """Mean, sample sd (N-1) and the values themselves, rounded as stored."""
+    return {
+        "mean": round(statistics.mean(values), 3),
+        "sd": round(statistics.stdev(values), 3),
+        "values": values,
+    }
+
+
+def aggregate(runs):
+    """Per-number mean ± sd over the metrics of ``runs`` (dicts as in metrics.json)."""
+    if len(runs) < 2:
+        raise ValueError(f"a band needs at least 2 runs, got {len(runs)}")
+    epochs = {len(run["epochs"]) for run in runs}
+    if len(epochs) != 1:
+        raise ValueError(f"the runs printed different numbers of epochs: {sorted(epochs)}")
+    return {
+        "forward_pass": {
+            name: spread([run["forward_pass"][i] for run in runs])
+            for i, name in enumerate(FORWARD_NAMES)
+        },
+        "epochs": [
+            {
+                "epoch": e,
+                **{name: spread([run["epochs"][e][name] for run in runs]) for name in EPOCH_NAMES},
+            }
+            for e in range(epochs.pop())
+        ],
+    }
+
+
+def band(runs, folders):
+    """The band file's content: the aggregate plus where and how it was made."""
+    versions = [{key: run["environment"].get(key) for key in VERSIONS} for run in runs]
+    if any(v != versions[0] for v in versions):
+        raise ValueError("the runs did not all use the same versions and Theano settings")
+    return {
+        "what": "mean, sample sd (N-1) and values over N seeded runs of the unchanged notebook",
+        "date": date.today().isoformat(),
+        "n": len(runs),
+        "seeds": [run["seed"] for run in runs],
+        "runs": [
+            {"seed": run["seed"], "folder": folder.name, "wall_seconds": run["wall_seconds"]}
+            for run, folder in zip(runs, folders, strict=True)
+        ],
+        "versions": versions[0],
+        "machine": machine(),
+        **aggregate(runs),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=6, help="number of runs, seeds 1..N (>= 4)")
+    parser.add_argument("--runs-dir", type=Path, default=run_notebook.REPO / "runs" / "band")
+    parser.add_argument("--lock", type=Path, help="flock this file around each run")
+    parser.add_argument("--out", type=Path, default=BAND)
+    args = parser.parse_args(argv)
+    if args.n < 4:
+        parser.error("--n must be at least 4")
+    runs, folders = [], []
+    for seed in range(1, args.n + 1):
+        print(f"band: run {seed}/{args.n} (seed {seed})", file=sys.stderr, flush=True)
+        with cpu_lock(args.lock) if args.lock else nullcontext():
+            folder, failure = run_notebook.run(
+                run_notebook.REPO / "vae_exercise.ipynb", args.runs_dir, seed=seed
+            )
+        if failure:
+            print(f"band: seed {seed} failed ({failure['error']}); see {folder}", file=sys.stderr)
+            return 1
+        metrics = json.loads((folder / "metrics.json").read_text())
+        last = metrics["epochs"][-1]
+        print(
+            f"band: seed {seed} done in {metrics['wall_seconds']:.1f} s: forward LL "
+            f"{metrics['forward_pass'][0]:.1f}, final train LL {last['train_LL']:.1f}, "
+            f"valid LL {last['valid_LL']:.1f}",
+            file=sys.stderr,
+            flush=True,
+        )
+        runs.append(metrics)
+        folders.append(folder)
+    args.out.write_text(json.dumps(band(runs, folders), indent=1) + "\n", encoding="utf-8")
+    print(f"band: wrote {args.out} from {args.n} runs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

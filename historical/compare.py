@@ -1,0 +1,245 @@
+"""Judge one run of the notebook against our reference band and show the 2016 forward pass.
+
+Users run the old notebook to see whether it still gives what it gave. The only
+fair yardstick for a 10-epoch run is our own band (``band.py``: the same
+notebook, N seeds, the pinned stack): every number gets a verdict, inside
+k·sd of the band's mean or how many sd off. The 2016 outputs are shown too,
+but only the forward pass is printed by both, and the 2016 one came from a
+larger decoder, so it is informational and never gates.
+
+Only the forward pass and the final epoch gate. The band's sds come from a
+few seeds and are rough, above all for the one-sample valid numbers; held
+to 3 sd, 63 numbers would fail an honest run now and then, so the earlier
+epochs get a verdict for the eye only.
+
+  python historical/compare.py RUN_FOLDER [--band FILE] [--k 3] [--out DIR]
+
+Writes ``comparison.md`` and ``comparison.png`` into the run folder (or DIR),
+prints the table, and exits 1 with a one-line message when a gated number is
+outside the band or the run's metrics.json is missing, failed or garbled.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from historical import band  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+HISTORICAL = HERE / "summercamp2016_lab6.json"
+# The notebook prints one decimal, so a spread below this is rounding, not a measurement.
+SD_FLOOR = 0.1
+GATE = "the forward pass and the final epoch's six numbers"
+
+
+class Row(NamedTuple):
+    """One compared number and its verdict."""
+
+    label: str
+    value: float
+    mean: float
+    sd: float
+    off: float  # (value - mean) / max(sd, SD_FLOOR)
+    inside: bool
+    gated: bool
+
+
+class BadRun(Exception):
+    """The run cannot be compared: no metrics, a failed run, or numbers missing."""
+
+
+def load_run(folder):
+    """The run's metrics.json, checked to hold a finished run with every number we compare."""
+    path = Path(folder) / "metrics.json"
+    if not path.is_file():
+        raise BadRun(f"no metrics.json in {folder}")
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise BadRun(f"{path} is not valid JSON ({error})") from error
+    if not isinstance(metrics, dict):
+        raise BadRun(f"{path} does not hold a metrics object")
+    if metrics.get("status") != "ok":
+        failure = metrics.get("failure") or {}
+        where = f" at cell {failure['cell']}" if failure.get("cell") else ""
+        raise BadRun(f"the run failed{where}: {failure.get('error', 'status not ok')}")
+    forward = metrics.get("forward_pass")
+    if not (isinstance(forward, list) and len(forward) == 3) or not all(
+        isinstance(v, int | float) for v in forward
+    ):
+        raise BadRun(f"{path} has no forward pass [LL, logpx, KL]")
+    epochs = metrics.get("epochs")
+    if not isinstance(epochs, list) or not epochs:
+        raise BadRun(f"{path} has no epoch lines")
+    return metrics
+
+
+def verdicts(metrics, reference, k):
+    """A Row per number: the forward pass, then every epoch's six numbers."""
+    if len(metrics["epochs"]) != len(reference["epochs"]):
+        raise BadRun(
+            f"the run printed {len(metrics['epochs'])} epochs, "
+            f"the band has {len(reference['epochs'])}"
+        )
+    pairs = [
+        (f"forward {name}", metrics["forward_pass"][i], reference["forward_pass"][name], True)
+        for i, name in enumerate(band.FORWARD_NAMES)
+    ]
+    last = len(reference["epochs"]) - 1
+    for e, (ours, theirs) in enumerate(zip(metrics["epochs"], reference["epochs"], strict=True)):
+        for name in band.EPOCH_NAMES:
+            if not isinstance(ours.get(name), int | float):
+                raise BadRun(f"epoch {e} of the run has no number for {name}")
+            pairs.append((f"epoch {e} {name}", ours[name], theirs[name], e == last))
+    rows = []
+    for label, value, spread, gated in pairs:
+        off = (value - spread["mean"]) / max(spread["sd"], SD_FLOOR)
+        rows.append(Row(label, value, spread["mean"], spread["sd"], off, abs(off) <= k, gated))
+    return rows
+
+
+def outside(rows):
+    """The gated rows outside the band."""
+    return [row for row in rows if row.gated and not row.inside]
+
+
+def table(rows, k):
+    lines = [
+        "| number | run | band mean ± sd | off (sd) | verdict |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        verdict = f"inside {k:g} sd" if row.inside else f"{row.off:+.1f} sd off"
+        verdict += "" if row.gated else " (not gated)"
+        lines.append(
+            f"| {row.label} | {row.value:.1f} | {row.mean:.1f} ± {row.sd:.2f} | "
+            f"{row.off:+.1f} | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
+def historical_table(metrics, reference):
+    forward = json.loads(HISTORICAL.read_text(encoding="utf-8"))["forward_pass"]
+    lines = [
+        "| number | run | 2016 | run − 2016 | band mean ± sd |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for i, name in enumerate(band.FORWARD_NAMES):
+        spread = reference["forward_pass"][name]
+        lines.append(
+            f"| forward {name} | {metrics['forward_pass'][i]:.1f} | {forward[name]:.1f} | "
+            f"{metrics['forward_pass'][i] - forward[name]:+.1f} | "
+            f"{spread['mean']:.1f} ± {spread['sd']:.2f} |"
+        )
+    return "\n".join(lines), forward["caveat"]
+
+
+def plot(metrics, reference, k, path):
+    """LL and KL per epoch, train and valid: the band's mean ± k·sd shaded, the run as dots."""
+    epochs = [e["epoch"] for e in reference["epochs"]]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for axis, quantity in zip(axes, ["LL", "KL"], strict=True):
+        for split, colour in [("train", "tab:red"), ("valid", "tab:blue")]:
+            name = f"{split}_{quantity}"
+            mean = [e[name]["mean"] for e in reference["epochs"]]
+            sd = [max(e[name]["sd"], SD_FLOOR) for e in reference["epochs"]]
+            axis.fill_between(
+                epochs,
+                [m - k * s for m, s in zip(mean, sd, strict=True)],
+                [m + k * s for m, s in zip(mean, sd, strict=True)],
+                color=colour,
+                alpha=0.2,
+                label=f"band {split} ± {k:g} sd",
+            )
+            axis.plot(epochs, mean, color=colour, linewidth=1)
+            axis.plot(epochs, [e[name] for e in metrics["epochs"]], "o", color=colour, ms=4)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(quantity)
+        axis.legend(loc="best")
+    axes[0].set_title("LL: run (dots) against the band")
+    axes[1].set_title("KL: run (dots) against the band")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def report(folder, metrics, reference, rows, k):
+    failed = outside(rows)
+    historical, caveat = historical_table(metrics, reference)
+    gated = sum(row.gated for row in rows)
+    env, versions, box = metrics.get("environment", {}), reference["versions"], reference["machine"]
+    return f"""# Run {Path(folder).name} against the reference band
+
+Verdict: **{"FAIL" if failed else "PASS"}**: {len(failed)} of {gated} gated numbers outside \
+{k:g} sd of the band.
+
+- run: seed {metrics.get("seed")}, {metrics.get("wall_seconds")} s, Python {env.get("python")}, \
+Theano {env.get("theano")}, Lasagne {env.get("lasagne")}, numpy {env.get("numpy")}
+- band: N = {reference["n"]} runs of the unchanged notebook, seeds {reference["seeds"]}, \
+{reference["date"]}, Python {versions["python"]}, Theano {versions["theano"]}, \
+Lasagne {versions["lasagne"]}, numpy {versions["numpy"]}, {box["cpu"]} ({box["cores"]} cores)
+- rule: a number is inside when |run − mean| ≤ {k:g} · sd, sd being the band's sample sd \
+with a floor of {SD_FLOOR} nat (the notebook prints one decimal, so a smaller spread is \
+rounding); gated: {GATE}; the other epochs get a verdict but do not gate.
+
+![LL and KL against the band](comparison.png)
+
+{table(rows, k)}
+
+## The 2016 forward pass (informational, not gated)
+
+{historical}
+
+Caveat: {caveat}; this notebook's first decoder layer has 256 units, so the 2016
+numbers come from a different network at random initialisation. The 2016
+training log is a continuation of a longer run and is not comparable with a
+10-epoch run at all; `historical/replay.py` reproduces it instead.
+"""
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", type=Path, help="a run folder holding metrics.json")
+    parser.add_argument("--band", type=Path, default=band.BAND)
+    parser.add_argument("--k", type=float, default=3.0, help="band half-width in sd")
+    parser.add_argument("--out", type=Path, help="where the report goes (default: the run)")
+    args = parser.parse_args(argv)
+    if not args.band.is_file():
+        print(
+            f"compare: no band file {args.band}; make one with historical/band.py", file=sys.stderr
+        )
+        return 1
+    reference = json.loads(args.band.read_text(encoding="utf-8"))
+    try:
+        metrics = load_run(args.run)
+        rows = verdicts(metrics, reference, args.k)
+    except BadRun as error:
+        print(f"compare: {error}", file=sys.stderr)
+        return 1
+    out = args.out or args.run
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "comparison.md").write_text(report(args.run, metrics, reference, rows, args.k))
+    plot(metrics, reference, args.k, out / "comparison.png")
+    print(table(rows, args.k))
+    failed = outside(rows)
+    if failed:
+        worst = max(failed, key=lambda row: abs(row.off))
+        print(
+            f"compare: FAIL: {len(failed)} gated number(s) outside {args.k:g} sd of the band "
+            f"(worst: {worst.label}, {worst.off:+.1f} sd); see {out / 'comparison.md'}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"compare: PASS: every gated number inside {args.k:g} sd; see {out / 'comparison.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""The historical comparison: band arithmetic, the compare gate, the replay's substitutions.
+
+Fast: no notebook runs. compare.py is fed metrics files made from the committed
+band; band.py's arithmetic is checked on synthetic metrics.
+"""
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+import notebook_cells
+from historical import band, compare, replay
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "historical" / "summercamp2016_lab6.json"
+
+
+def reference():
+    return json.loads(band.BAND.read_text(encoding="utf-8"))
+
+
+def metrics_at_means(reference):
+    """A finished run whose every number is the band's mean."""
+    return {
+        "status": "ok",
+        "failure": None,
+        "seed": None,
+        "wall_seconds": 45.0,
+        "forward_pass": [reference["forward_pass"][name]["mean"] for name in band.FORWARD_NAMES],
+        "epochs": [
+            {"epoch": e["epoch"], **{name: e[name]["mean"] for name in band.EPOCH_NAMES}}
+            for e in reference["epochs"]
+        ],
+        "environment": reference["versions"],
+    }
+
+
+def run_folder(tmp_path, metrics):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    text = metrics if isinstance(metrics, str) else json.dumps(metrics)
+    (folder / "metrics.json").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_compare_passes_at_the_band_means(tmp_path, capsys):
+    folder = run_folder(tmp_path, metrics_at_means(reference()))
+    assert compare.main([str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "compare: PASS" in out
+    assert "| epoch 9 train_LL |" in out
+    report = (folder / "comparison.md").read_text()
+    assert "Verdict: **PASS**" in report
+    assert "2016 forward pass (informational, not gated)" in report
+    assert (folder / "comparison.png").stat().st_size > 0
+
+
+def test_compare_fails_ten_sd_off(tmp_path, capsys):
+    band_file = reference()
+    metrics = metrics_at_means(band_file)
+    spread = band_file["epochs"][-1]["train_LL"]
+    metrics["epochs"][-1]["train_LL"] -= 10 * max(spread["sd"], compare.SD_FLOOR)
+    folder = run_folder(tmp_path, metrics)
+    assert compare.main([str(folder), "--out", str(tmp_path / "report")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("compare: FAIL: 1 gated number(s) outside 3 sd")
+    assert "epoch 9 train_LL, -10.0 sd" in error
+    assert "Verdict: **FAIL**" in (tmp_path / "report" / "comparison.md").read_text()
+
+
+def test_an_ungated_epoch_off_the_band_does_not_fail(tmp_path):
+    band_file = reference()
+    metrics = metrics_at_means(band_file)
+    metrics["epochs"][0]["train_LL"] -= 10 * max(
+        band_file["epochs"][0]["train_LL"]["sd"], compare.SD_FLOOR
+    )
+    rows = compare.verdicts(metrics, band_file, 3)
+    assert [row.label for row in rows if not row.inside] == ["epoch 0 train_LL"]
+    assert compare.outside(rows) == []
+
+
+def test_sd_floor_guards_a_zero_spread():
+    band_file = reference()
+    band_file["forward_pass"]["KL"]["sd"] = 0.0
+    metrics = metrics_at_means(band_file)
+    metrics["forward_pass"][2] += 0.2
+    row = compare.verdicts(metrics, band_file, 3)[2]
+    assert row.label == "forward KL"
+    assert row.off == pytest.approx(0.2 / compare.SD_FLOOR)
+    assert row.inside
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "compare: no metrics.json in"),
+        ("{not json", "is not valid JSON"),
+        (
+            {"status": "failed", "failure": {"cell": 9, "error": "ValueError: boom"}},
+            "compare: the run failed at cell 9: ValueError: boom",
+        ),
+        ({"status": "ok", "forward_pass": None, "epochs": []}, "has no forward pass"),
+        ({"status": "ok", "forward_pass": ["a", "b", "c"], "epochs": []}, "has no forward pass"),
+        ({"status": "ok", "forward_pass": [1.0, 2.0, 3.0], "epochs": []}, "has no epoch lines"),
+    ],
+)
+def test_compare_rejects_a_bad_run(tmp_path, capsys, content, message):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    if content is not None:
+        text = content if isinstance(content, str) else json.dumps(content)
+        (folder / "metrics.json").write_text(text)
+    assert compare.main([str(folder)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert message in error
+    assert "\n" not in error
+    assert not (folder / "comparison.md").exists()
+
+
+def test_compare_rejects_a_run_with_fewer_epochs(tmp_path, capsys):
+    metrics = metrics_at_means(reference())
+    metrics["epochs"] = metrics["epochs"][:3]
+    assert compare.main([str(run_folder(tmp_path, metrics))]) == 1
+    assert "the run printed 3 epochs, the band has 10" in capsys.readouterr().err
+
+
+def synthetic_run(seed, shift):
+    return {
+        "seed": seed,
+        "wall_seconds": 40.0 + seed,
+        "forward_pass": [-566.0 + shift, -555.0 + shift, 11.0],
+        "epochs": [
+            {
+                "epoch": e,
+                **{name: -100.0 + e + shift * i for i, name in enumerate(band.EPOCH_NAMES)},
+            }
+            for e in range(3)
+        ],
+        "environment": {"python": "3.11.7", "theano": "1.1.2", "lasagne": "0.1", "numpy": "1.23.5"},
+    }
+
+
+def test_band_aggregates_mean_and_sample_sd(tmp_path):
+    shifts = [0.0, 1.0, 2.0, 5.0]
+    runs = [synthetic_run(seed, shift) for seed, shift in enumerate(shifts, 1)]
+    folders = [tmp_path / f"run{seed}" for seed in range(1, 5)]
+    data = band.band(runs, folders)
+    assert data["n"] == 4 and data["seeds"] == [1, 2, 3, 4]
+    assert [r["folder"] for r in data["runs"]] == ["run1", "run2", "run3", "run4"]
+    assert data["forward_pass"]["LL"]["mean"] == pytest.approx(-566.0 + 2.0)
+    assert data["forward_pass"]["LL"]["sd"] == pytest.approx(statistics.stdev(shifts), abs=1e-3)
+    assert data["forward_pass"]["KL"] == {"mean": 11.0, "sd": 0.0, "values": [11.0] * 4}
+    valid_kl = data["epochs"][2]["valid_KL"]  # shift * 4 on top of -100 + 2
+    assert valid_kl["mean"] == pytest.approx(-98.0 + 4 * 2.0)
+    assert valid_kl["sd"] == pytest.approx(4 * statistics.stdev(shifts), abs=1e-3)
+    assert data["versions"]["theano"] == "1.1.2"
+    assert set(data["machine"]) == {"platform", "cpu", "cores"}
+
+
+def test_band_refuses_mixed_or_too_few_runs():
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        band.aggregate([synthetic_run(1, 0.0)])
+    short = synthetic_run(2, 0.0)
+    short["epochs"] = short["epochs"][:2]
+    with pytest.raises(ValueError, match="different numbers of epochs"):
+        band.aggregate([synthetic_run(1, 0.0), short])
+    other = synthetic_run(2, 0.0)
+    other["environment"]["theano"] = "0.9"
+    with pytest.raises(ValueError, match="same versions"):
+        band.band([synthetic_run(1, 0.0), other], [Path("a"), Path("b")])
+
+
+def test_committed_band_is_from_enough_real_runs():
+    band_file = reference()
+    assert band_file["n"] >= 4
+    assert band_file["seeds"] == list(range(1, band_file["n"] + 1))
+    assert len(band_file["epochs"]) == 10
+    assert all(len(v["values"]) == band_file["n"] for v in band_file["forward_pass"].values())
+
+
+def test_substitutions_apply_exactly_once_to_the_notebook():
+    cells = notebook_cells.code_cells()
+    changed = replay.substituted(cells)
+    assert changed[notebook_cells.MODEL].count("DenseLayer(l_in_z, num_units=500") == 1
+    assert "num_epochs = 40" in changed[notebook_cells.TRAIN]
+    different = [i for i, (a, b) in enumerate(zip(cells, changed, strict=True)) if a != b]
+    assert different == [notebook_cells.MODEL, notebook_cells.TRAIN]
+
+
+@pytest.mark.parametrize("old, count", [("num_epochs = 30", 0), ("num_units=256", 4)])
+def test_a_substitution_that_does_not_match_once_fails_loudly(old, count):
+    with pytest.raises(ValueError, match=f"matches {count} times.*expected exactly once"):
+        replay.substituted(notebook_cells.code_cells(), [(old, "x")])
+
+
+def test_replay_pairs_epoch_29_with_printed_2016_epoch_0():
+    historical = json.loads(replay.HISTORICAL.read_text())
+    epochs = [
+        {"epoch": e, **{name: -90.0 for name in band.EPOCH_NAMES}} for e in range(replay.EPOCHS)
+    ]
+    data = replay.result({"forward_pass": [-1.0, -1.0, 0.0], "epochs": epochs}, 1.0, 1, historical)
+    first = data["compared"][0]
+    assert (first["epoch"], first["printed_2016_epoch"]) == (29, 0)
+    assert first["difference"]["train_LL"] == pytest.approx(-90.0 - -98.8)
+    assert data["largest_train_LL_difference"]["difference"] == pytest.approx(-90.0 - -98.8)
+    assert len(data["compared"]) == 10 and data["over_tolerance"]
+
+
+def test_historical_copy_equals_the_shared_file():
+    if not SHARED.exists():
+        pytest.skip(f"{SHARED} is not on this machine")
+    assert (REPO / "historical" / "summercamp2016_lab6.json").read_bytes() == SHARED.read_bytes()
