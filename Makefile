@@ -20,7 +20,7 @@ lint: $(READY)
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 
-$(READY): requirements.txt legacy/install.py legacy/activate.py
+$(READY): requirements.txt theanorc legacy/install.py legacy/activate.py
 	@test -e $(ENV)/lib/libopenblas.so || dpkg -s libopenblas-dev >/dev/null 2>&1 || { \
 	  echo "set-up: installing Debian's OpenBLAS for Theano"; \
 	  $(SUDO) apt-get update -qq && \

@@ -1,0 +1,446 @@
+"""Time the notebook's training step in Theano against PyTorch and numpy twins.
+
+The question is whether a 2016 Theano graph, run unchanged, can still be as fast
+as a maintained framework on today's CPU, and what the project's Theano
+configuration contributes. So the Theano side is the notebook's own graph: its
+model and function cells are executed by ``notebook_cells`` and its ``f_train``
+is called as the notebook's training loop calls it. The twins (``twin_torch.py``,
+``twin_numpy.py``) are the same model written again.
+
+Every framework lives in its own long-lived subprocess with the same thread
+count; the parent asks them for one epoch each in turn (Theano, PyTorch, numpy,
+Theano, ...), so slow drift of the machine hits all of them alike. With
+``--lock`` each measurement holds an flock on that file, so engineers sharing
+the machine can take turns without holding it for the whole run.
+
+Each ``--configs`` entry is a Theano configuration: ``tuned`` is the repo's
+``theanorc`` as it is, ``default`` keeps only the settings the notebook needs to
+run at all (floatX, device, blas.ldflags) and leaves the rest at Theano's
+defaults, and anything else is THEANO_FLAGS applied on top of ``tuned``.
+
+    .venv/bin/python bench/benchmark.py --lock /tmp/vae-cpu.lock
+"""
+
+import argparse
+import configparser
+import contextlib
+import fcntl
+import importlib.util
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))  # notebook_cells, and bench/ as a package
+
+SEED = 1234
+BATCH = 64
+NUM_BATCHES = 50_000 // BATCH  # 781, the notebook's num_batch_train
+# (inputs, outputs) of the notebook's seven DenseLayers: enc1, enc2, mu, logvar, dec1, dec2, out.
+LAYERS = [(784, 256), (256, 256), (256, 64), (256, 64), (64, 256), (256, 256), (256, 784)]
+BASE_SETTINGS = [("global", "floatX"), ("global", "device"), ("blas", "ldflags")]
+THEANO_SETTINGS = ["floatX", "blas__ldflags", "gcc__cxxflags", "linker", "allow_gc", "openmp"]
+
+
+def gemm_shapes():
+    """The (m, k, n) of every matrix product in one training step, forward and backward.
+
+    A dense layer with a batch of B rows computes X (B x n_in) @ W (n_in x n_out)
+    forward, X.T (n_in x B) @ dY for the weight gradient and dY (B x n_out) @ W.T
+    for the input gradient, which the first layer does not need (x is data).
+    """
+    shapes = []
+    for index, (n_in, n_out) in enumerate(LAYERS):
+        shapes += [(BATCH, n_in, n_out), (n_in, BATCH, n_out)]
+        if index > 0:
+            shapes.append((BATCH, n_out, n_in))
+    return shapes
+
+
+def epoch_gflop():
+    """FLOPs of an epoch's matrix products: sum over products of 2*m*k*n, times 781 batches.
+
+    Elementwise work (ELU, sigmoid, loss, Adam) is O(B*n) per layer, against
+    O(B*n_in*n_out) for the products, and is left out.
+    """
+    return sum(2 * m * k * n for m, k, n in gemm_shapes()) * NUM_BATCHES / 1e9
+
+
+def training_data():
+    """The notebook's x_train: a Bernoulli sample of MNIST's first 50,000 training images."""
+    images = np.load(REPO / "mnist.npz")["X_train"][:50_000]
+    return np.random.RandomState(SEED).binomial(1, images).astype("float32")
+
+
+def epoch_loop(train, x_train):
+    """The notebook's inner training loop; returns the epoch's mean LL."""
+    lls = []
+    for i in range(NUM_BATCHES):
+        out = train(x_train[BATCH * i : (i + 1) * BATCH])
+        lls += [out[0]]
+    return float(np.mean(lls))
+
+
+def notebook_f_train():
+    import theano
+
+    import notebook_cells
+
+    namespace = notebook_cells.build_model(notebook_cells.new_shell())
+    info = {name: str(getattr(theano.config, name)) for name in THEANO_SETTINGS}
+    return namespace["f_train"], info
+
+
+def serve(kind, threads):
+    """Worker: build one framework's step, then run an epoch per line read from stdin."""
+    if kind == "theano":
+        train, info = notebook_f_train()
+    elif kind == "torch":
+        import torch
+
+        from bench import twin_torch
+
+        torch.set_num_threads(threads)
+        train = twin_torch.make_train_step(SEED)
+        info = {"torch": torch.__version__, "threads": torch.get_num_threads()}
+    else:
+        from bench import twin_numpy
+
+        train = twin_numpy.make_train_step(SEED)
+        info = {"numpy": np.__version__}
+    x_train = training_data()
+    start = time.perf_counter()
+    epoch_loop(train, x_train)
+    info["warmup_seconds"] = time.perf_counter() - start
+    print(json.dumps(info), flush=True)
+    for _ in sys.stdin:
+        start = time.perf_counter()
+        ll = epoch_loop(train, x_train)
+        print(json.dumps({"seconds": time.perf_counter() - start, "LL": ll}), flush=True)
+
+
+def profile_epoch(path):
+    """Worker: one epoch of the notebook's f_train under Theano's profiler, saved as text."""
+    train, _ = notebook_f_train()
+    epoch_loop(train, training_data())
+    with open(path, "w") as handle:
+        train.profile.summary(file=handle, n_apply_to_print=30)
+    print(json.dumps({"profile": path}))
+
+
+def measure_compile():
+    """Worker: seconds to import Theano, then to run the notebook's function cell."""
+    start = time.perf_counter()
+    import theano  # noqa: F401
+
+    import_seconds = time.perf_counter() - start
+    import notebook_cells as nb
+
+    shell, cells = nb.new_shell(), nb.code_cells()
+    nb.run_cells(shell, [cells[nb.IMPORTS]])
+    shell.user_ns["x_train"] = np.zeros((1, 784), dtype="float32")
+    nb.run_cells(shell, [cells[nb.HELPERS], cells[nb.MODEL]])
+    start = time.perf_counter()
+    nb.run_cells(shell, [cells[nb.FUNCTIONS]])
+    compile_seconds = time.perf_counter() - start
+    print(json.dumps({"import": import_seconds, "compile": compile_seconds}))
+
+
+def measure_gemm():
+    """Worker: numpy/OpenBLAS sgemm GFLOP/s at the model's shapes (best of 5 x 100 calls)."""
+    rng = np.random.default_rng(SEED)
+    results = {}
+    for m, k, n in sorted(set(gemm_shapes())):
+        a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
+        out = np.empty((m, n), dtype=np.float32)
+        np.matmul(a, b, out=out)
+        best = math.inf
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(100):
+                np.matmul(a, b, out=out)
+            best = min(best, (time.perf_counter() - start) / 100)
+        results[f"{m}x{k}x{n}"] = {"seconds": best, "gflops": 2 * m * k * n / best / 1e9}
+    print(json.dumps(results))
+
+
+@contextlib.contextmanager
+def cpu_lock(path):
+    """Hold an exclusive flock on ``path`` (no-op without one) while measuring."""
+    if path is None:
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def theano_env(config, env, scratch):
+    """The environment of a Theano worker under ``config`` (see the module docstring)."""
+    env = dict(env)
+    if config == "default":
+        tuned = configparser.ConfigParser()
+        tuned.optionxform = str
+        tuned.read(REPO / "theanorc")
+        base = configparser.ConfigParser()
+        base.optionxform = str
+        for section, key in BASE_SETTINGS:
+            if not base.has_section(section):
+                base.add_section(section)
+            base.set(section, key, tuned.get(section, key))
+        path = Path(scratch, "theanorc.default")
+        with open(path, "w") as handle:
+            base.write(handle)
+        env["THEANORC"] = str(path)
+    elif config != "tuned":
+        env["THEANO_FLAGS"] = ",".join(filter(None, [env.get("THEANO_FLAGS"), config]))
+    return env
+
+
+def run_worker(args, env):
+    command = [sys.executable, str(Path(__file__).resolve()), *args]
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
+
+
+def compile_times(env, scratch, lock):
+    """Import and compile seconds with a fresh compile cache, then again with it warm."""
+    cache = tempfile.mkdtemp(prefix="compiledir-", dir=scratch)
+    env = dict(env)
+    env["THEANO_FLAGS"] = ",".join(
+        filter(None, [env.get("THEANO_FLAGS"), f"base_compiledir={cache}"])
+    )
+    times = {}
+    for state in ("cold", "warm"):
+        with cpu_lock(lock):
+            times[state] = run_worker(["--worker", "compile"], env)
+    return times
+
+
+class Worker:
+    """A long-lived epoch-serving subprocess of one framework (or Theano config)."""
+
+    def __init__(self, name, kind, env, threads, log):
+        self.name, self.log, self.seconds, self.lls = name, log, [], []
+        command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind]
+        command += ["--threads", str(threads)]
+        with open(log, "w") as stderr:
+            self.process = subprocess.Popen(
+                command,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+        self.info = self.read()
+
+    def read(self):
+        """The next JSON line the worker prints (anything else on stdout is skipped)."""
+        for line in self.process.stdout:
+            if line.startswith("{"):
+                return json.loads(line)
+        raise RuntimeError(f"worker {self.name} died, see {self.log}")
+
+    def epoch(self):
+        self.process.stdin.write("epoch\n")
+        self.process.stdin.flush()
+        result = self.read()
+        self.seconds.append(result["seconds"])
+        self.lls.append(result["LL"])
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def better_median(seconds):
+    """Median of the faster half of the epochs (ceil(n / 2) of them): an epoch that
+    another process slowed down only ever makes it longer, never shorter."""
+    return statistics.median(sorted(seconds)[: math.ceil(len(seconds) / 2)])
+
+
+def markdown(results):
+    gflop, rows, gemm = results["epoch_gflop"], results["frameworks"], results["gemm"]
+    torch_median = rows["PyTorch twin"]["median"] if "PyTorch twin" in rows else None
+    lines = [
+        f"One training epoch of the notebook (781 minibatches of 64), {results['threads']} "
+        f"threads each, {results['epochs']} epochs each taken in turns; s / epoch is the "
+        "median of the faster half of them.",
+        "",
+        "| | s / epoch | × PyTorch | GFLOP/s |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, row in rows.items():
+        ratio = f"{row['median'] / torch_median:.2f}" if torch_median else "n/a"
+        lines.append(f"| {name} | {row['median']:.2f} | {ratio} | {gflop / row['median']:.0f} |")
+    lines += [
+        "",
+        f"GFLOP/s: the epoch's {gflop:.1f} GFLOP of matrix products per second. "
+        f"numpy/OpenBLAS sgemm at the model's shapes runs at {gemm['gflops_min']:.0f}–"
+        f"{gemm['gflops_max']:.0f} GFLOP/s; an epoch's products alone take "
+        f"{gemm['epoch_seconds']:.2f} s ({gflop / gemm['epoch_seconds']:.0f} GFLOP/s).",
+    ]
+    if results["compile"]:
+        lines += [
+            "",
+            "| Theano config | import theano, cold / warm cache | compile the notebook's "
+            "functions, cold / warm |",
+            "|---|---:|---:|",
+        ]
+        for config, times in results["compile"].items():
+            cold, warm = times["cold"], times["warm"]
+            lines.append(
+                f"| {config} | {cold['import']:.1f} s / {warm['import']:.1f} s "
+                f"| {cold['compile']:.1f} s / {warm['compile']:.1f} s |"
+            )
+    pinned = [f"{k}={v}" for k, v in results["machine"].items() if k.startswith("OPENBLAS_")]
+    if pinned:
+        lines += ["", f"Set in the environment: {', '.join(pinned)}."]
+    if results["note"]:
+        lines += ["", results["note"]]
+    return "\n".join(lines) + "\n"
+
+
+def theano_label(config):
+    return f"Theano, {config}" if config in ("default", "tuned") else f"Theano, tuned + {config}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=4, help="timed epochs per framework")
+    parser.add_argument(
+        "--configs", default="default,tuned", help="Theano configs, comma-separated"
+    )
+    parser.add_argument(
+        "--flags",
+        action="append",
+        default=[],
+        help="one more Theano config: these THEANO_FLAGS on top of tuned (repeatable)",
+    )
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads per framework")
+    parser.add_argument("--out", type=Path, default=BENCH / "results")
+    parser.add_argument("--lock", help="flock this file around each measurement")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compile-time runs")
+    parser.add_argument("--profile", action="store_true", help="save a Theano profile per config")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--profile-to", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.worker == "compile":
+        return measure_compile()
+    if args.worker == "gemm":
+        return measure_gemm()
+    if args.worker == "profile":
+        return profile_epoch(args.profile_to)
+    if args.worker:
+        return serve(args.worker, args.threads)
+
+    env = dict(os.environ)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = str(args.threads)
+    configs = args.configs.split(",") + args.flags
+    scratch = tempfile.mkdtemp(prefix="vae-bench-")
+    results = {
+        "epochs": args.epochs,
+        "threads": args.threads,
+        "epoch_gflop": epoch_gflop(),
+        "machine": {
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+            "loadavg_start": os.getloadavg(),
+            **{k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},
+        },
+        "compile": {},
+        "note": "",
+    }
+
+    with cpu_lock(args.lock):
+        gemm = run_worker(["--worker", "gemm"], env)
+    calls = Counter(f"{m}x{k}x{n}" for m, k, n in gemm_shapes())
+    results["gemm"] = {
+        "shapes": gemm,
+        "gflops_min": min(g["gflops"] for g in gemm.values()),
+        "gflops_max": max(g["gflops"] for g in gemm.values()),
+        "epoch_seconds": NUM_BATCHES * sum(gemm[s]["seconds"] * c for s, c in calls.items()),
+    }
+
+    if not args.no_compile:
+        for config in configs:
+            print(f"compile times, Theano {config} ...", flush=True)
+            config_env = theano_env(config, env, scratch)
+            results["compile"][config] = compile_times(config_env, scratch, args.lock)
+
+    workers = []
+    for config in configs:
+        workers.append((theano_label(config), "theano", theano_env(config, env, scratch)))
+    if importlib.util.find_spec("torch"):
+        workers.append(("PyTorch twin", "torch", env))
+    else:
+        results["note"] = "PyTorch is not installed: its twin was skipped (bench/requirements.txt)."
+        print(results["note"], flush=True)
+    workers.append(("numpy twin", "numpy", env))
+
+    started = []
+    for number, (name, kind, worker_env) in enumerate(workers):
+        print(f"starting {name} ...", flush=True)
+        log = Path(scratch, f"worker{number}.log")
+        with cpu_lock(args.lock):
+            started.append(Worker(name, kind, worker_env, args.threads, log))
+    for turn in range(args.epochs):
+        for worker in started:
+            with cpu_lock(args.lock):
+                worker.epoch()
+            print(f"epoch {turn + 1}/{args.epochs}  {worker.name:<30} {worker.seconds[-1]:.2f} s")
+    for worker in started:
+        worker.close()
+
+    results["frameworks"] = {
+        w.name: {"median": better_median(w.seconds), "seconds": w.seconds, "LL": w.lls, **w.info}
+        for w in started
+    }
+    if "PyTorch twin" in results["frameworks"]:
+        torch_median = results["frameworks"]["PyTorch twin"]["median"]
+        results["ratios_to_pytorch"] = {
+            name: row["median"] / torch_median for name, row in results["frameworks"].items()
+        }
+    results["machine"]["loadavg_end"] = os.getloadavg()
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "benchmark.json").write_text(json.dumps(results, indent=1) + "\n")
+    (args.out / "benchmark.md").write_text(markdown(results))
+    print(markdown(results))
+    if args.profile:
+        for config in configs:
+            print(f"profiling Theano {config} ...", flush=True)
+            profile_env = theano_env(config, env, scratch)
+            profile_env["THEANO_FLAGS"] = ",".join(
+                filter(None, [profile_env.get("THEANO_FLAGS"), "profile=True"])
+            )
+            path = args.out / f"profile_{config.replace('=', '-').replace(',', '_')}.txt"
+            with cpu_lock(args.lock):
+                run_worker(["--worker", "profile", "--profile-to", str(path)], profile_env)
+    shutil.rmtree(scratch)
+
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
