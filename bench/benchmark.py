@@ -45,11 +45,13 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))  # notebook_cells, and bench/ as a package
 
+from bench import twin_numpy  # noqa: E402
+
 SEED = 1234
 BATCH = 64
 NUM_BATCHES = 50_000 // BATCH  # 781, the notebook's num_batch_train
 # (inputs, outputs) of the notebook's seven DenseLayers: enc1, enc2, mu, logvar, dec1, dec2, out.
-LAYERS = [(784, 256), (256, 256), (256, 64), (256, 64), (64, 256), (256, 256), (256, 784)]
+LAYERS = [(n_in, n_out) for _, n_in, n_out in twin_numpy.LAYERS]
 BASE_SETTINGS = [("global", "floatX"), ("global", "device"), ("blas", "ldflags")]
 THEANO_SETTINGS = ["floatX", "blas__ldflags", "gcc__cxxflags", "linker", "allow_gc", "openmp"]
 
@@ -116,8 +118,6 @@ def serve(kind, threads):
         train = twin_torch.make_train_step(SEED)
         info = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     else:
-        from bench import twin_numpy
-
         train = twin_numpy.make_train_step(SEED)
         info = {"numpy": np.__version__}
     x_train = training_data()

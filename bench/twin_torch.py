@@ -19,17 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-NUM_FEATURES, NUM_HIDDEN, NUM_LATENT = 784, 256, 64
-LAYERS = [  # (name, inputs, outputs)
-    ("enc1", NUM_FEATURES, NUM_HIDDEN),
-    ("enc2", NUM_HIDDEN, NUM_HIDDEN),
-    ("mu", NUM_HIDDEN, NUM_LATENT),
-    ("logvar", NUM_HIDDEN, NUM_LATENT),
-    ("dec1", NUM_LATENT, NUM_HIDDEN),
-    ("dec2", NUM_HIDDEN, NUM_HIDDEN),
-    ("out", NUM_HIDDEN, NUM_FEATURES),
-]
-CLIP_P, CLIP_LOGVAR = 1e-6, 10.0
+from bench.twin_numpy import CLIP_LOGVAR, CLIP_P, LAYERS, NUM_LATENT  # the model, written once
 
 
 def init_params(generator):
