@@ -3,9 +3,13 @@
 Users run the old notebook to see whether it still gives what it gave. The only
 fair yardstick for a 10-epoch run is our own band (``band.py``: the same
 notebook, N seeds, the pinned stack): every number gets a verdict, inside
-k·sd of the band's mean or how many sd off. The 2016 outputs are shown too,
-but only the forward pass is printed by both, and the 2016 one came from a
-larger decoder, so it is informational and never gates.
+the band or how many sd off. "Inside" is a prediction interval for one new run,
+at the coverage of ±k sd of a normal (k = 3: 99.73%): the band's mean and sd are
+estimates from N runs, so the half-width is Student's t(N − 1) · sd · √(1 + 1/N),
+about 3.7 sd for N = 16, not 3 sd, which honest runs fall outside too often.
+The 2016 outputs are shown too, but only the forward pass is printed by both,
+and the 2016 one came from a larger decoder, so it is informational and never
+gates.
 
 Only the forward pass and the final epoch gate. The band's sds come from a
 few seeds and are rough, above all for the one-sample valid numbers; held
@@ -21,6 +25,7 @@ outside the band or the run's metrics.json is missing, failed or garbled.
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import NamedTuple
@@ -29,6 +34,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import scipy.stats  # noqa: E402
 
 from historical import band  # noqa: E402
 
@@ -98,11 +104,18 @@ def verdicts(metrics, reference, k):
             if not isinstance(ours.get(name), int | float):
                 raise BadRun(f"epoch {e} of the run has no number for {name}")
             pairs.append((f"epoch {e} {name}", ours[name], theirs[name], e == last))
+    limit = prediction_limit(k, reference["n"])
     rows = []
     for label, value, spread, gated in pairs:
         off = (value - spread["mean"]) / max(spread["sd"], SD_FLOOR)
-        rows.append(Row(label, value, spread["mean"], spread["sd"], off, abs(off) <= k, gated))
+        rows.append(Row(label, value, spread["mean"], spread["sd"], off, abs(off) <= limit, gated))
     return rows
+
+
+def prediction_limit(k, n):
+    """Half-width, in band sds, of the interval a new run falls in with the normal ±k coverage."""
+    coverage = math.erf(k / math.sqrt(2))
+    return scipy.stats.t.ppf((1 + coverage) / 2, n - 1) * math.sqrt(1 + 1 / n)
 
 
 def outside(rows):
@@ -110,13 +123,13 @@ def outside(rows):
     return [row for row in rows if row.gated and not row.inside]
 
 
-def table(rows, k):
+def table(rows):
     lines = [
         "| number | run | band mean ± sd | off (sd) | verdict |",
         "|---|---:|---:|---:|---|",
     ]
     for row in rows:
-        verdict = f"inside {k:g} sd" if row.inside else f"{row.off:+.1f} sd off"
+        verdict = "inside" if row.inside else f"{row.off:+.1f} sd off"
         verdict += "" if row.gated else " (not gated)"
         lines.append(
             f"| {row.label} | {row.value:.1f} | {row.mean:.1f} ± {row.sd:.2f} | "
@@ -156,7 +169,7 @@ def plot(metrics, reference, k, path):
                 [m + k * s for m, s in zip(mean, sd, strict=True)],
                 color=colour,
                 alpha=0.2,
-                label=f"band {split} ± {k:g} sd",
+                label=f"band {split} ± {k:.1f} sd",
             )
             axis.plot(epochs, mean, color=colour, linewidth=1)
             axis.plot(epochs, [e[name] for e in metrics["epochs"]], "o", color=colour, ms=4)
@@ -178,20 +191,21 @@ def report(folder, metrics, reference, rows, k):
     return f"""# Run {Path(folder).name} against the reference band
 
 Verdict: **{"FAIL" if failed else "PASS"}**: {len(failed)} of {gated} gated numbers outside \
-{k:g} sd of the band.
+±{k:.1f} sd of the band.
 
 - run: seed {metrics.get("seed")}, {metrics.get("wall_seconds")} s, Python {env.get("python")}, \
 Theano {env.get("theano")}, Lasagne {env.get("lasagne")}, numpy {env.get("numpy")}
 - band: N = {reference["n"]} runs of the unchanged notebook, seeds {reference["seeds"]}, \
 {reference["date"]}, Python {versions["python"]}, Theano {versions["theano"]}, \
 Lasagne {versions["lasagne"]}, numpy {versions["numpy"]}, {box["cpu"]} ({box["cores"]} cores)
-- rule: a number is inside when |run − mean| ≤ {k:g} · sd, sd being the band's sample sd \
+- rule: a number is inside when |run − mean| ≤ {k:.2f} · sd (a Student-t prediction \
+interval for one new run, N = {reference["n"]}, 99.73% coverage), sd being the band's sample sd \
 with a floor of {SD_FLOOR} nat (the notebook prints one decimal, so a smaller spread is \
 rounding); gated: {GATE}; the other epochs get a verdict but do not gate.
 
 ![LL and KL against the band](comparison.png)
 
-{table(rows, k)}
+{table(rows)}
 
 ## The 2016 forward pass (informational, not gated)
 
@@ -208,7 +222,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a run folder holding metrics.json")
     parser.add_argument("--band", type=Path, default=band.BAND)
-    parser.add_argument("--k", type=float, default=3.0, help="band half-width in sd")
+    parser.add_argument(
+        "--k", type=float, default=3.0, help="coverage of ±k sd of a normal (3: 99.73%%)"
+    )
     parser.add_argument("--out", type=Path, help="where the report goes (default: the run)")
     args = parser.parse_args(argv)
     if not args.band.is_file():
@@ -225,19 +241,20 @@ def main(argv=None):
         return 1
     out = args.out or args.run
     out.mkdir(parents=True, exist_ok=True)
-    (out / "comparison.md").write_text(report(args.run, metrics, reference, rows, args.k))
-    plot(metrics, reference, args.k, out / "comparison.png")
-    print(table(rows, args.k))
+    limit = prediction_limit(args.k, reference["n"])
+    (out / "comparison.md").write_text(report(args.run, metrics, reference, rows, limit))
+    plot(metrics, reference, limit, out / "comparison.png")
+    print(table(rows))
     failed = outside(rows)
     if failed:
         worst = max(failed, key=lambda row: abs(row.off))
         print(
-            f"compare: FAIL: {len(failed)} gated number(s) outside {args.k:g} sd of the band "
+            f"compare: FAIL: {len(failed)} gated number(s) outside ±{limit:.1f} sd of the band "
             f"(worst: {worst.label}, {worst.off:+.1f} sd); see {out / 'comparison.md'}",
             file=sys.stderr,
         )
         return 1
-    print(f"compare: PASS: every gated number inside {args.k:g} sd; see {out / 'comparison.md'}")
+    print(f"compare: PASS: every gated number inside ±{limit:.1f} sd; see {out / 'comparison.md'}")
     return 0
 
 

@@ -65,7 +65,7 @@ def test_compare_fails_ten_sd_off(tmp_path, capsys):
     folder = run_folder(tmp_path, metrics)
     assert compare.main([str(folder), "--out", str(tmp_path / "report")]) == 1
     error = capsys.readouterr().err.strip()
-    assert error.startswith("compare: FAIL: 1 gated number(s) outside 3 sd")
+    assert error.startswith("compare: FAIL: 1 gated number(s) outside ±3.7 sd")
     assert "epoch 9 train_LL, -10.0 sd" in error
     assert "Verdict: **FAIL**" in (tmp_path / "report" / "comparison.md").read_text()
 
@@ -212,3 +212,9 @@ def test_historical_copy_equals_the_shared_file():
     if not SHARED.exists():
         pytest.skip(f"{SHARED} is not on this machine")
     assert (REPO / "historical" / "summercamp2016_lab6.json").read_bytes() == SHARED.read_bytes()
+
+
+def test_the_gate_is_a_prediction_interval_for_one_new_run():
+    assert compare.prediction_limit(3, 10**6) == pytest.approx(3.0, abs=1e-3)
+    assert compare.prediction_limit(3, 16) == pytest.approx(3.70, abs=0.01)
+    assert compare.prediction_limit(3, 4) > compare.prediction_limit(3, 6) > 3.7
