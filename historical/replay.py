@@ -17,7 +17,7 @@ epochs preceded it is only known roughly, and a restart is a small transient.
 The three cells that only draw digits are skipped; numpy is seeded (--seed,
 default 1) before the first cell. Writes replay.json (the data), replay.md (the
 tables, substitutions and caveats) and replay.png next to this file, and exits
-1 when a difference is over its tolerance. It takes 3-5 minutes: not for CI.
+1 when a difference is over its tolerance. It takes about 1.5 minutes: not for CI.
 
   python historical/replay.py [--seed 1] [--lock /tmp/vae-cpu.lock] [--out DIR]
 """
