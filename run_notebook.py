@@ -41,6 +41,9 @@ EPOCH = re.compile(
     rf"Valid: LL: {NUMBER}\tKL {NUMBER}\tlogpx: {NUMBER}"
 )
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# The names metrics.json gives the forward-pass triple and each epoch's six numbers.
+FORWARD_NAMES = ["LL", "logpx", "KL"]
+EPOCH_NAMES = ["train_LL", "train_KL", "train_logpx", "valid_LL", "valid_KL", "valid_logpx"]
 THEANO_SETTINGS = [
     "floatX",
     "device",
@@ -71,13 +74,12 @@ del _environment
 def parse_metrics(stdout):
     """The forward-pass triple [LL, logpx, KL] and the per-epoch lines the notebook prints."""
     forward = FORWARD.search(stdout)
-    names = ["train_LL", "train_KL", "train_logpx", "valid_LL", "valid_KL", "valid_logpx"]
     return {
         "forward_pass": [float(v) for v in forward.groups()] if forward else None,
         "epochs": [
             {
                 "epoch": int(m[1]),
-                **{name: float(v) for name, v in zip(names, m.groups()[1:], strict=True)},
+                **{name: float(v) for name, v in zip(EPOCH_NAMES, m.groups()[1:], strict=True)},
             }
             for m in EPOCH.finditer(stdout)
         ],

@@ -7,7 +7,7 @@ forward pass and every epoch's train/valid LL, KL and logpx, the mean, the
 sample sd and the N values, with the versions, the machine, the seeds and the
 date: ``historical/reference_band.json``. ``compare.py`` judges a run against it.
 
-  python historical/band.py [--n 6] [--runs-dir runs/band] [--lock /tmp/vae-cpu.lock]
+  python historical/band.py [--n 16] [--runs-dir runs/band] [--lock /tmp/vae-cpu.lock]
 
 With ``--lock FILE`` each run holds an exclusive ``flock`` on FILE while it
 executes, so other CPU-heavy jobs sharing the machine can interleave.
@@ -20,22 +20,24 @@ import os
 import platform
 import statistics
 import sys
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import run_notebook
+from run_notebook import EPOCH_NAMES, FORWARD_NAMES  # metrics.json's names
 
 HERE = Path(__file__).resolve().parent
 BAND = HERE / "reference_band.json"
-FORWARD_NAMES = ["LL", "logpx", "KL"]
-EPOCH_NAMES = ["train_LL", "train_KL", "train_logpx", "valid_LL", "valid_KL", "valid_logpx"]
 VERSIONS = ["python", "theano", "lasagne", "numpy", "theano_config"]
 
 
 @contextmanager
 def cpu_lock(path):
-    """Hold an exclusive flock on ``path`` for the duration."""
+    """Hold an exclusive flock on ``path`` for the duration (no lock when ``path`` is None)."""
+    if path is None:
+        yield
+        return
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -112,7 +114,7 @@ def band(runs, folders):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=6, help="number of runs, seeds 1..N (>= 4)")
+    parser.add_argument("--n", type=int, default=16, help="number of runs, seeds 1..N (>= 4)")
     parser.add_argument("--runs-dir", type=Path, default=run_notebook.REPO / "runs" / "band")
     parser.add_argument("--lock", type=Path, help="flock this file around each run")
     parser.add_argument("--out", type=Path, default=BAND)
@@ -122,7 +124,7 @@ def main(argv=None):
     runs, folders = [], []
     for seed in range(1, args.n + 1):
         print(f"band: run {seed}/{args.n} (seed {seed})", file=sys.stderr, flush=True)
-        with cpu_lock(args.lock) if args.lock else nullcontext():
+        with cpu_lock(args.lock):
             folder, failure = run_notebook.run(
                 run_notebook.REPO / "vae_exercise.ipynb", args.runs_dir, seed=seed
             )

@@ -29,7 +29,7 @@ import os
 import platform
 import sys
 import time
-from contextlib import nullcontext, redirect_stdout
+from contextlib import redirect_stdout
 from datetime import date
 from pathlib import Path
 
@@ -306,7 +306,7 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=HERE, help="where replay.* go")
     args = parser.parse_args(argv)
     historical = json.loads(HISTORICAL.read_text(encoding="utf-8"))
-    with band.cpu_lock(args.lock) if args.lock else nullcontext():
+    with band.cpu_lock(args.lock):
         metrics, wall = run(args.seed)
     data = result(metrics, wall, args.seed, historical)
     args.out.mkdir(parents=True, exist_ok=True)
