@@ -49,13 +49,20 @@ def run_cells(shell, sources):
         shell.run_cell(source, store_history=False).raise_error()
 
 
-def build_model(shell, num_features=784):
-    """Build the notebook's model and compile its functions; data only lends its shape."""
+def build_graph(shell, num_features=784):
+    """Run the notebook's model cells (layers, cost); data only lends its shape."""
     cells = code_cells()
     run_cells(shell, [cells[IMPORTS]])
     shell.user_ns["x_train"] = shell.user_ns["np"].zeros((1, num_features), dtype="float32")
-    run_cells(shell, [cells[HELPERS], cells[MODEL], cells[FUNCTIONS]])
+    run_cells(shell, [cells[HELPERS], cells[MODEL]])
     return shell.user_ns
+
+
+def build_model(shell, num_features=784):
+    """Build the notebook's model and compile its functions (its function cell)."""
+    namespace = build_graph(shell, num_features)
+    run_cells(shell, [code_cells()[FUNCTIONS]])
+    return namespace
 
 
 def main():
