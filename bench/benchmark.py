@@ -188,6 +188,11 @@ def cpu_lock(path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def add_theano_flags(env, flags):
+    """``env`` with ``flags`` appended to its THEANO_FLAGS."""
+    return {**env, "THEANO_FLAGS": ",".join(filter(None, [env.get("THEANO_FLAGS"), flags]))}
+
+
 def theano_env(config, env, scratch):
     """The environment of a Theano worker under ``config`` (see the module docstring)."""
     env = dict(env)
@@ -206,7 +211,7 @@ def theano_env(config, env, scratch):
             base.write(handle)
         env["THEANORC"] = str(path)
     elif config != "tuned":
-        env["THEANO_FLAGS"] = ",".join(filter(None, [env.get("THEANO_FLAGS"), config]))
+        env = add_theano_flags(env, config)
     return env
 
 
@@ -221,10 +226,7 @@ def run_worker(args, env):
 def compile_times(env, scratch, lock):
     """Import and compile seconds with a fresh compile cache, then again with it warm."""
     cache = tempfile.mkdtemp(prefix="compiledir-", dir=scratch)
-    env = dict(env)
-    env["THEANO_FLAGS"] = ",".join(
-        filter(None, [env.get("THEANO_FLAGS"), f"base_compiledir={cache}"])
-    )
+    env = add_theano_flags(env, f"base_compiledir={cache}")
     times = {}
     for state in ("cold", "warm"):
         with cpu_lock(lock):
