@@ -1,6 +1,8 @@
 # The README's two commands: `make run` runs the notebook end to end, `make test` the tests.
 # Both build the environment first when it is missing or stale, and are quick when it is not.
 # Conda users: `make run ENV=$CONDA_PREFIX` inside the env made from environment.yml.
+# The 2016 stack (Python 2.7, Theano 0.8.2) and its kernel: `make stack-2016`; both stacks
+# on one seed, line by line: `make compare-2016 SEED=1`.
 
 ENV ?= .venv
 PYTHON ?= python3.11
@@ -8,13 +10,22 @@ PY := $(ENV)/bin/python
 READY := $(ENV)/.vae-legacy-ready
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test lint
+SEED ?= 1
+
+.PHONY: run test lint stack-2016 compare-2016
 
 run: $(READY)
 	$(PY) run_notebook.py
 
 test: $(READY)
+	$(PY) -m stack2016.build --if-python27
 	$(PY) -m pytest
+
+stack-2016: $(READY)
+	$(PY) -m stack2016.build
+
+compare-2016: stack-2016
+	$(PY) historical/side_by_side.py --seed $(SEED)
 
 lint: $(READY)
 	$(PY) -m ruff format --check .

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 from nbclient.util import run_sync
@@ -56,15 +57,20 @@ THEANO_SETTINGS = [
     "compiledir",
 ]
 # Asked of the kernel after the last cell, so the record is what the notebook ran with.
+# Python 2.7 too (the 2016 stack), where Theano 0.8.2 nests settings: config.blas.ldflags.
 ENVIRONMENT_CODE = f"""
 def _environment():
-    import json, os, platform, sys, lasagne, numpy, theano
+    import functools, json, os, platform, sys, lasagne, numpy, theano
+    def setting(name):
+        if hasattr(theano.config, name):
+            return getattr(theano.config, name)
+        return functools.reduce(getattr, name.split("__"), theano.config)
     return json.dumps({{
         "python": platform.python_version(), "executable": sys.executable,
         "theano": theano.__version__, "lasagne": lasagne.__version__, "numpy": numpy.__version__,
         "THEANORC": os.environ.get("THEANORC", ""),
         "THEANO_FLAGS": os.environ.get("THEANO_FLAGS", ""),
-        "theano_config": {{k: str(getattr(theano.config, k)) for k in {THEANO_SETTINGS!r}}},
+        "theano_config": dict((k, str(setting(k))) for k in {THEANO_SETTINGS!r}),
     }})
 print(_environment())
 del _environment
@@ -181,14 +187,31 @@ def save_figures(nb, folder):
     return names
 
 
-def run(notebook, runs_dir, log=sys.stderr, seed=None):
+def use_kernel(nb, name):
+    """Point the notebook's metadata at kernel ``name``; return that kernel's stack.
+
+    The stack ("today", "2016") is the ``vae_legacy_stack`` metadata our kernelspecs
+    carry; another kernel's is its name.
+    """
+    spec = KernelSpecManager().get_kernel_spec(name)
+    nb.metadata.kernelspec = {
+        "name": name,
+        "display_name": spec.display_name,
+        "language": spec.language,
+    }
+    return spec.metadata.get("vae_legacy_stack", name)
+
+
+def run(notebook, runs_dir, log=sys.stderr, seed=None, kernel=None):
     """Execute ``notebook`` in its folder and write a run folder; return (folder, failure).
 
     ``seed`` seeds numpy's global generator in the kernel before the first cell (the
     notebook itself never seeds); it is recorded, and the notebook is left as it is.
+    ``kernel`` names the kernel to run on; by default the one the notebook names.
     """
     notebook = Path(notebook).resolve()
     nb = nbformat.read(notebook, as_version=4)
+    stack = use_kernel(nb, kernel or nb.metadata.kernelspec.name)
     stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
     runs_dir = Path(runs_dir)
     start = time.perf_counter()
@@ -207,6 +230,8 @@ def run(notebook, runs_dir, log=sys.stderr, seed=None):
         "notebook": str(notebook),
         "started": stamp,
         "seed": seed,
+        "kernel": nb.metadata.kernelspec.name,
+        "stack": stack,
         "wall_seconds": round(wall, 1),
         "cell_seconds": [c.metadata.get("wall_seconds") for c in nb.cells if c.cell_type == "code"],
         **parse_metrics(stdout),
@@ -225,12 +250,15 @@ def main(argv=None):
     parser.add_argument("--runs", default=REPO / "runs", type=Path, help="where run folders go")
     parser.add_argument("--no-data", action="store_true", help="do not build mnist.npz")
     parser.add_argument("--seed", type=int, help="seed numpy in the kernel before the first cell")
+    parser.add_argument(
+        "--kernel", help="run on this kernel, e.g. vae-legacy-2016 (default: the notebook's)"
+    )
     args = parser.parse_args(argv)
     if not args.no_data:
         status = mnist_prep.main(["--out", str(args.notebook.resolve().parent / "mnist.npz")])
         if status:
             return status
-    folder, failure = run(args.notebook, args.runs, seed=args.seed)
+    folder, failure = run(args.notebook, args.runs, seed=args.seed, kernel=args.kernel)
     if failure:
         where = f"cell {failure['cell']}" + (f", line {failure['line']}" if failure["line"] else "")
         print(

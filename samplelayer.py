@@ -1,14 +1,21 @@
 """Lasagne layers that draw samples, as the Lab 6 notebook imports them.
 
 The 2016 notebook does ``from samplelayer import SimpleSampleLayer``. The
-``samplelayer.py`` it shipped with (the module Parmesan keeps as
-``parmesan/layers/sample.py``) is not part of this project, so this file is our
-own reimplementation of that module's behaviour, two quirks included because
-the 2016 numbers were made with them:
+``samplelayer.py`` it shipped with is not part of this project, so this file is
+our own reimplementation of that module, a drop-in: with the same numpy seed it
+draws what the original drew, because the 2016 numbers were made with its quirks:
 
-* the layers always sample, also when asked for ``deterministic=True`` output;
-* a layer built without a ``seed`` uses :data:`DEFAULT_SEED`, which is drawn
-  from Lasagne's random generator once, when this module is imported.
+* importing it draws eight seeds from Lasagne's random generator (numpy's global
+  one unless ``lasagne.random.set_rng`` was called), which moves that generator
+  before the notebook draws its weights: each class's ``__init__`` and ``seed``
+  have their own default seed, drawn when the class body runs, in class order;
+* ``layer.seed()`` restarts the stream from the ``seed`` method's default, not
+  from the seed the layer was built with;
+* the layers always sample, also when asked for ``deterministic=True`` output.
+
+Written for Python 2.7 with Theano 0.8.2 and Lasagne master (the 2016 stack) as
+well as for Python 3.11 with Theano-PyMC and the bridge: hence no f-strings and
+``super(Class, self)``.
 """
 
 import numbers
@@ -16,75 +23,80 @@ import numbers
 import lasagne
 import theano
 import theano.tensor as T
-from theano.sandbox.rng_mrg import MRG_RandomStream
+from theano.sandbox.rng_mrg import MRG_RandomStreams
 
 __all__ = [
-    "DEFAULT_SEED",
     "SimpleSampleLayer",
     "SampleLayer",
     "SimpleBernoulliSampleLayer",
     "BernoulliSampleLayer",
 ]
 
-#: Seed of every layer built without one, drawn at import from
-#: ``lasagne.random.get_rng()``; seed that generator (``lasagne.random.set_rng``
-#: or ``numpy.random.seed``) before the import to make it repeatable. The bound
-#: is the modulus of the MRG generator, which needs seeds in [1, 2147462579).
-DEFAULT_SEED = lasagne.random.get_rng().randint(1, 2147462579)
+
+def draw_seed():
+    """One seed from Lasagne's random generator, in [1, 2147462579), the MRG modulus.
+
+    Used as a default argument value, so it runs once, when the ``def`` line runs.
+    """
+    return lasagne.random.get_rng().randint(1, 2147462579)
+
+
+def seed_method():
+    """A ``seed`` method whose default seed is drawn now, for the class being defined."""
+
+    def seed(self, seed=draw_seed()):
+        """Restart the layer's random stream from ``seed``.
+
+        Parameters
+        ----------
+        seed : int
+            The new seed, in [1, 2147462579). The default was drawn for this
+            class's ``seed`` method when the module was imported; it is not the
+            seed the layer was built with. Functions already compiled from the
+            layer's output draw from the restarted stream.
+        """
+        self._srng.seed(seed)
+
+    return seed
 
 
 def _check_same_shape(mean_shape, log_var_shape):
     """Raise ValueError unless the two shapes can be equal (``None`` matches any size)."""
     if len(mean_shape) != len(log_var_shape) or any(
-        m is not None and v is not None and m != v
-        for m, v in zip(mean_shape, log_var_shape, strict=True)
+        m is not None and v is not None and m != v for m, v in zip(mean_shape, log_var_shape)
     ):
         raise ValueError(
-            f"mean and log_var must have the same shape, got mean shape {mean_shape} "
-            f"and log_var shape {log_var_shape}"
+            "mean and log_var must have the same shape, got mean shape %s "
+            "and log_var shape %s" % (tuple(mean_shape), tuple(log_var_shape))
         )
 
 
 def _sample_count(name, count):
     """Return a valid ``eq_samples``/``iw_samples``: a positive int or an integer Theano scalar."""
     if isinstance(count, T.Variable):
-        if count.ndim != 0 or count.dtype not in T.integer_dtypes:
-            raise TypeError(f"{name} must be a positive int or an integer scalar, got {count.type}")
+        if count.ndim != 0 or not count.dtype.startswith(("int", "uint")):
+            raise TypeError(
+                "%s must be a positive int or an integer scalar, got %s" % (name, count.type)
+            )
         return count
     if isinstance(count, bool) or not isinstance(count, numbers.Integral):
-        raise TypeError(f"{name} must be a positive int or an integer scalar, got {count!r}")
+        raise TypeError("%s must be a positive int or an integer scalar, got %r" % (name, count))
     if count < 1:
-        raise ValueError(f"{name} must be positive, got {count}")
+        raise ValueError("%s must be positive, got %d" % (name, count))
     return int(count)
 
 
 def _repeated_shape(shape, eq_samples, iw_samples):
     """Shape of a (batch, features) input after drawing eq * iw samples per row."""
     if len(shape) != 2:
-        raise ValueError(f"expected a 2-d (batch, features) input, got shape {shape}")
+        raise ValueError("expected a 2-d (batch, features) input, got shape %s" % (tuple(shape),))
     batch_size, num_features = shape
-    if all(isinstance(n, int) for n in (batch_size, eq_samples, iw_samples)):
+    if all(isinstance(n, numbers.Integral) for n in (batch_size, eq_samples, iw_samples)):
         return batch_size * eq_samples * iw_samples, num_features
     return None, num_features
 
 
-class _RandomStreamLayer:
-    """Mixin of the layers below: each holds its own MRG stream in ``self._srng``."""
-
-    def seed(self, seed=None):
-        """Restart the layer's random stream from ``seed``.
-
-        Parameters
-        ----------
-        seed : int or None
-            The new seed, in [1, 2147462579). ``None`` restarts the stream from
-            the seed the layer was built with. Functions already compiled from
-            the layer's output draw from the restarted stream.
-        """
-        self._srng.seed(seed)
-
-
-class SimpleSampleLayer(_RandomStreamLayer, lasagne.layers.MergeLayer):
+class SimpleSampleLayer(lasagne.layers.MergeLayer):
     """Draw one reparameterised sample ``z = mean + exp(0.5 * log_var) * eps``.
 
     ``eps`` is standard normal noise of ``mean``'s shape and dtype floatX, so
@@ -101,10 +113,10 @@ class SimpleSampleLayer(_RandomStreamLayer, lasagne.layers.MergeLayer):
     log_var : a :class:`Layer` instance or a tuple
         Its log variance, log(sigma^2), of the same shape as ``mean``.
     seed : int
-        Seed of the layer's random stream, in [1, 2147462579). The default,
-        :data:`DEFAULT_SEED`, is drawn once, when this module is imported, so
-        every layer built without a seed draws the same noise: give each
-        sample layer of a model its own seed.
+        Seed of the layer's random stream, in [1, 2147462579). The default is
+        drawn once, when this module is imported, so every layer of this class
+        built without a seed draws the same noise: give each sample layer of a
+        model its own seed.
     **kwargs
         Any additional keyword arguments are passed to the :class:`MergeLayer`
         superclass.
@@ -120,10 +132,12 @@ class SimpleSampleLayer(_RandomStreamLayer, lasagne.layers.MergeLayer):
        Variational Bayes." arXiv preprint arXiv:1312.6114 (2013).
     """
 
-    def __init__(self, mean, log_var, seed=DEFAULT_SEED, **kwargs):
-        super().__init__([mean, log_var], **kwargs)
+    def __init__(self, mean, log_var, seed=draw_seed(), **kwargs):
+        super(SimpleSampleLayer, self).__init__([mean, log_var], **kwargs)
         self.get_output_shape_for(self.input_shapes)  # bad shapes fail here, not later
-        self._srng = MRG_RandomStream(seed)
+        self._srng = MRG_RandomStreams(seed)
+
+    seed = seed_method()
 
     def get_output_shape_for(self, input_shapes):
         mean_shape, log_var_shape = input_shapes
@@ -136,7 +150,12 @@ class SimpleSampleLayer(_RandomStreamLayer, lasagne.layers.MergeLayer):
         return mean + T.exp(0.5 * log_var) * eps
 
 
-class SampleLayer(_RandomStreamLayer, lasagne.layers.MergeLayer):
+def _exp_half(log_var):
+    """The standard deviation from a log variance: exp(0.5 * log_var)."""
+    return T.exp(0.5 * log_var)
+
+
+class SampleLayer(lasagne.layers.MergeLayer):
     """Draw ``eq_samples * iw_samples`` reparameterised samples per input row.
 
     For ``mean`` and ``log_var`` of shape (batch, n_latent) it draws standard
@@ -164,11 +183,11 @@ class SampleLayer(_RandomStreamLayer, lasagne.layers.MergeLayer):
         only when the batch size and both sample counts are ints.
     nonlinearity : callable or None
         Maps ``log_var`` to the standard deviation. The default,
-        ``lambda x: T.exp(0.5 * x)``, makes ``log_var`` log(sigma^2);
-        ``T.sqrt`` makes it sigma^2; ``None`` (the identity) makes it sigma.
+        ``exp(0.5 * x)``, makes ``log_var`` log(sigma^2); ``T.sqrt`` makes it
+        sigma^2; ``None`` (the identity) makes it sigma.
     seed : int
-        Seed of the layer's random stream, in [1, 2147462579); the default,
-        :data:`DEFAULT_SEED`, is drawn once, when this module is imported.
+        Seed of the layer's random stream, in [1, 2147462579); the default is
+        drawn once, when this module is imported.
     **kwargs
         Any additional keyword arguments are passed to the :class:`MergeLayer`
         superclass.
@@ -188,21 +207,17 @@ class SampleLayer(_RandomStreamLayer, lasagne.layers.MergeLayer):
     """
 
     def __init__(
-        self,
-        mean,
-        log_var,
-        eq_samples=1,
-        iw_samples=1,
-        nonlinearity=lambda x: T.exp(0.5 * x),
-        seed=DEFAULT_SEED,
-        **kwargs,
-    ):
-        super().__init__([mean, log_var], **kwargs)
+        self, mean, log_var, eq_samples=1, iw_samples=1, nonlinearity=_exp_half, seed=draw_seed(),
+        **kwargs
+    ):  # fmt: skip
+        super(SampleLayer, self).__init__([mean, log_var], **kwargs)
         self.eq_samples = _sample_count("eq_samples", eq_samples)
         self.iw_samples = _sample_count("iw_samples", iw_samples)
         self.nonlinearity = nonlinearity or lasagne.nonlinearities.identity
         self.get_output_shape_for(self.input_shapes)  # bad shapes fail here, not later
-        self._srng = MRG_RandomStream(seed)
+        self._srng = MRG_RandomStreams(seed)
+
+    seed = seed_method()
 
     def get_output_shape_for(self, input_shapes):
         mean_shape, log_var_shape = input_shapes
@@ -221,7 +236,7 @@ class SampleLayer(_RandomStreamLayer, lasagne.layers.MergeLayer):
         return z.reshape((-1, num_latent))
 
 
-class SimpleBernoulliSampleLayer(_RandomStreamLayer, lasagne.layers.Layer):
+class SimpleBernoulliSampleLayer(lasagne.layers.Layer):
     """Draw one Bernoulli sample per element: 1 with probability ``mean``, else 0.
 
     The output has ``mean``'s shape and dtype; its gradient is undefined
@@ -233,16 +248,18 @@ class SimpleBernoulliSampleLayer(_RandomStreamLayer, lasagne.layers.Layer):
     mean : a :class:`Layer` instance or a tuple
         The probability of a one, elementwise, in [0, 1].
     seed : int
-        Seed of the layer's random stream, in [1, 2147462579); the default,
-        :data:`DEFAULT_SEED`, is drawn once, when this module is imported.
+        Seed of the layer's random stream, in [1, 2147462579); the default is
+        drawn once, when this module is imported.
     **kwargs
         Any additional keyword arguments are passed to the :class:`Layer`
         superclass.
     """
 
-    def __init__(self, mean, seed=DEFAULT_SEED, **kwargs):
-        super().__init__(mean, **kwargs)
-        self._srng = MRG_RandomStream(seed)
+    def __init__(self, mean, seed=draw_seed(), **kwargs):
+        super(SimpleBernoulliSampleLayer, self).__init__(mean, **kwargs)
+        self._srng = MRG_RandomStreams(seed)
+
+    seed = seed_method()
 
     def get_output_shape_for(self, input_shape):
         return input_shape
@@ -251,7 +268,7 @@ class SimpleBernoulliSampleLayer(_RandomStreamLayer, lasagne.layers.Layer):
         return self._srng.binomial(size=input.shape, n=1, p=input, dtype=input.dtype)
 
 
-class BernoulliSampleLayer(_RandomStreamLayer, lasagne.layers.Layer):
+class BernoulliSampleLayer(lasagne.layers.Layer):
     """Draw ``eq_samples * iw_samples`` Bernoulli samples per input row.
 
     For ``mean`` of shape (batch, n_features) it draws samples of shape
@@ -272,8 +289,8 @@ class BernoulliSampleLayer(_RandomStreamLayer, lasagne.layers.Layer):
         Number of importance samples per row. The output's first dimension
         is known only when the batch size and both sample counts are ints.
     seed : int
-        Seed of the layer's random stream, in [1, 2147462579); the default,
-        :data:`DEFAULT_SEED`, is drawn once, when this module is imported.
+        Seed of the layer's random stream, in [1, 2147462579); the default is
+        drawn once, when this module is imported.
     **kwargs
         Any additional keyword arguments are passed to the :class:`Layer`
         superclass.
@@ -286,12 +303,14 @@ class BernoulliSampleLayer(_RandomStreamLayer, lasagne.layers.Layer):
         If a sample count is neither an int nor an integer Theano scalar.
     """
 
-    def __init__(self, mean, eq_samples=1, iw_samples=1, seed=DEFAULT_SEED, **kwargs):
-        super().__init__(mean, **kwargs)
+    def __init__(self, mean, eq_samples=1, iw_samples=1, seed=draw_seed(), **kwargs):
+        super(BernoulliSampleLayer, self).__init__(mean, **kwargs)
         self.eq_samples = _sample_count("eq_samples", eq_samples)
         self.iw_samples = _sample_count("iw_samples", iw_samples)
         self.get_output_shape_for(self.input_shape)  # bad shapes fail here, not later
-        self._srng = MRG_RandomStream(seed)
+        self._srng = MRG_RandomStreams(seed)
+
+    seed = seed_method()
 
     def get_output_shape_for(self, input_shape):
         return _repeated_shape(input_shape, self.eq_samples, self.iw_samples)

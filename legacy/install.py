@@ -47,7 +47,7 @@ def install_kernelspec():
         ],
         "display_name": "Python 3 (vae-legacy, Python 2 print)",
         "language": "python",
-        "metadata": {"debugger": True},
+        "metadata": {"debugger": True, "vae_legacy_stack": "today"},
     }
     kernel_json = PREFIX / "share" / "jupyter" / "kernels" / KERNEL_NAME / "kernel.json"
     write_atomically(kernel_json, json.dumps(spec, indent=1) + "\n")

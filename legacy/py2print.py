@@ -13,6 +13,12 @@ lines so tracebacks keep their line numbers: ``print >>f, a, b`` becomes
 ``.comma()`` instead (both return None, so IPython displays nothing). Each call writes
 one item, so items are evaluated and written one by one, as in Python 2.
 
+Items print as Python 2.7's ``str`` did: a ``float`` with 12 significant digits
+(``print 1.0/3`` gives ``0.333333333333``), everything else as its ``str``; ``str(x)``
+and ``"%s" % x`` inside a cell stay Python 3's. Loading the extension also puts numpy
+in its ``legacy='1.13'`` print mode, what numpy 1.11 printed in 2016:
+``array(-564.3092651367188, dtype=float32)``, not ``array(-564.30927, dtype=float32)``.
+
 Stock 2to3 loses Python 2's softspace rule for a trailing comma, so it is kept here:
 each item sets ``file.softspace`` unless it is a string ending in whitespace other than
 ``' '``, and a set flag makes the next item start with a space. A flag still set when a
@@ -44,6 +50,21 @@ _PY3_TYPES = {
 }
 
 
+def py2_str(item):
+    """``str(item)`` as CPython 2.7 gave it: a float to 12 significant digits (``float_str``,
+    whose ``'g'`` with ``Py_DTSF_ADD_DOT_0`` is Python 3's format spec ``'.12'``)."""
+    if isinstance(item, float) and type(item).__str__ is float.__str__:
+        return format(item, ".12")
+    return str(item)
+
+
+def set_numpy_print_mode(legacy):
+    """``"1.13"``: numpy 1.11's array and scalar reprs, as in 2016; ``False``: today's."""
+    import numpy
+
+    numpy.set_printoptions(legacy=legacy)
+
+
 def softspace(file, flag):
     """Python 2's ``PyFile_SoftSpace``: set ``file.softspace`` to flag, return the old one."""
     try:
@@ -73,7 +94,7 @@ class Print:
         file = self.stream()
         if softspace(file, 0):
             file.write(" ")
-        file.write(str(item))
+        file.write(py2_str(item))
         if not isinstance(item, str) or not item[-1:].isspace() or item[-1] == " ":
             softspace(file, 1)
         return self
@@ -196,8 +217,9 @@ class Py2Print:
 
 
 def load_ipython_extension(ip):
-    """Rewrite print statements in each cell and flush softspace after it."""
+    """Rewrite print statements in each cell, flush softspace after it, print as in 2016."""
     setattr(builtins, NAME, Print)
+    set_numpy_print_mode("1.13")
     ip.input_transformers_post.append(Py2Print())
     ip.events.register("post_run_cell", flush_softspace)
 
@@ -208,5 +230,6 @@ def unload_ipython_extension(ip):
         t for t in ip.input_transformers_post if not isinstance(t, Py2Print)
     ]
     ip.events.unregister("post_run_cell", flush_softspace)
+    set_numpy_print_mode(False)
     if hasattr(builtins, NAME):
         delattr(builtins, NAME)

@@ -2,17 +2,20 @@
 
 import builtins
 import json
+import subprocess
 import sys
 import traceback
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from nbclient import NotebookClient
 from traitlets.config import Config
 
 from legacy import py2print
+from stack2016 import build
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,10 +46,8 @@ EPOCHS_OUT = (
     "Valid: LL: -138.1\tKL 22.0\tlogpx: -120.1\n"
 )
 
-# Recorded from CPython 2.7.18: each case's cells ran in order in one namespace, compiled by
-# one codeop.Compile (IPython's compiler; it keeps __future__ flags), with sys.stdout and
-# sys.stderr Python objects like ipykernel's streams and, as IPython on Python 2 did, a
-# pending softspace flushed with a newline after each cell that ran without error.
+# What CPython 2.7.18 printed, recorded by tests/py2_print_recorder.py (how it runs the cells
+# is said there); test_goldens_are_what_python27_prints records them again.
 # (id, cells, stdout, stderr, exceptions raised)
 GOLDEN = [
     ("notebook_f_train", [STUBS, F_TRAIN], F_TRAIN_OUT, "", []),
@@ -153,6 +154,20 @@ GOLDEN = [
         "",
         [],
     ),
+    (
+        "floats_as_python2_str",
+        [
+            "print 1.0/3, 1e16, 2.0, -0.0, 1e-5, 123456789012345.0, float('inf'), float('nan')\n"
+            "print [1.0/3], (1.0/3,), 1e22, 0.1+0.2, 100.0, 1e15, 1e12, 123456789012.5\n"
+            "class F(float):\n    pass\nclass G(float):\n    def __str__(self):\n"
+            "        return 'G!'\nprint F(1.0/3), G(1.0)"
+        ],
+        "0.333333333333 1e+16 2.0 -0.0 1e-05 1.23456789012e+14 inf nan\n"
+        "[0.3333333333333333] (0.3333333333333333,) 1e+22 0.3 100.0 1e+15 1e+12 "
+        "1.23456789012e+11\n0.333333333333 G!\n",
+        "",
+        [],
+    ),
     ("cell_end_flush", ["print 'a',", "print 'b',", "x = 1", "print 'c'"], "a\nb\nc\n", "", []),
     ("error_keeps_softspace", ["print 'a', 1/0", "print 'b'"], "a b\n", "", ["ZeroDivisionError"]),
     (
@@ -218,6 +233,31 @@ def test_python2_golden(shell, capsys, cells, out, err, raised):
     assert errors(results) == raised
 
 
+def test_goldens_are_what_python27_prints():
+    """Every golden above is what CPython 2.7 itself prints for its cells, today."""
+    python27 = build.find_python27()
+    if python27 is None:
+        pytest.skip("no Python 2.7 here (PYTHON27, PATH, pyenv) to record the goldens again")
+    recorded = subprocess.run(
+        [python27, str(ROOT / "tests" / "py2_print_recorder.py")],
+        input=json.dumps([cells for _, cells, *_ in GOLDEN]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(recorded.stdout) == [[out, err, raised] for _, _, out, err, raised in GOLDEN]
+
+
+def test_numpy_prints_as_numpy_1_11(shell, capsys):
+    """The 2016 forward-pass line, printed from its own float32 values, to the byte."""
+    historical = json.loads((ROOT / "historical" / "summercamp2016_lab6.json").read_text())
+    forward = historical["forward_pass"]
+    values = ", ".join(repr(forward[name]) for name in ("LL", "logpx", "KL"))
+    run_cells(shell, [f"import numpy as np\nprint [np.array(np.float32(v)) for v in [{values}]]"])
+    assert capsys.readouterr().out == forward["printed"] + "\n"
+
+
 @pytest.mark.parametrize(("cell", "out"), [c[1:] for c in PYTHON3], ids=[c[0] for c in PYTHON3])
 def test_python3_cell_untouched(shell, capsys, cell, out):
     """A cell that is not Python 2 is left alone and prints as Python 3."""
@@ -276,6 +316,7 @@ def test_unload(shell):
     py2print.unload_ipython_extension(shell)
     assert not any(isinstance(t, py2print.Py2Print) for t in shell.input_transformers_post)
     assert not hasattr(builtins, py2print.NAME)
+    assert repr(np.array(np.float32(-564.30927))) == "array(-564.30927, dtype=float32)"
     py2print.load_ipython_extension(shell)
 
 

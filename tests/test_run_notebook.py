@@ -9,8 +9,8 @@ import math
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
+from conftest import copy_of_notebook
 
 import notebook_cells
 import run_notebook
@@ -23,43 +23,6 @@ HISTORICAL_FORWARD = (
 HISTORICAL_EPOCH = (
     "Epoch 0\tTrain: LL: -98.8\tKL -72.1\tlogpx: 26.7\tValid: LL: -101.5\tKL -75.0\tlogpx: 26.5"
 )
-
-
-def digit_like(n, rng):
-    """28x28 images in [0, 1) with values k/256: a class-dependent stroke plus faint noise."""
-    labels = rng.randint(0, 10, size=n)
-    images = rng.randint(0, 20, size=(n, 28, 28))
-    for image, label in zip(images, labels, strict=True):
-        top, left = 4 + label % 5 * 3, 4 + label // 5 * 8
-        image[top : top + 12, left : left + 3] = 250
-        image[top + label % 4 * 3, left : left + 12] = 250
-    return (images.reshape(n, 784) / 256).astype("float32"), labels.astype("int64")
-
-
-@pytest.fixture(scope="module")
-def notebook_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("notebook")
-    rng = np.random.RandomState(0)
-    splits = {
-        name: digit_like(n, rng) for name, n in [("train", 640), ("valid", 200), ("test", 200)]
-    }
-    np.savez(
-        folder / "mnist.npz",
-        **{f"X_{name}": x for name, (x, _) in splits.items()},
-        **{f"y_{name}": y for name, (_, y) in splits.items()},
-    )
-    return folder
-
-
-def copy_of_notebook(folder, name, last_code_cell=None):
-    """The committed notebook, cells untouched, optionally cut after one of its code cells."""
-    nb = nbformat.read(notebook_cells.NOTEBOOK, as_version=4)
-    if last_code_cell is not None:
-        code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
-        nb.cells = nb.cells[: code[last_code_cell] + 1]
-    path = folder / name
-    nbformat.write(nb, path)
-    return path
 
 
 def test_parse_metrics_reads_the_notebooks_prints():

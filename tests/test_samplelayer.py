@@ -8,6 +8,9 @@ so its training check has a wide margin. Compiled functions are module-scoped
 fixtures: each distinct graph is compiled once.
 """
 
+import inspect
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +23,6 @@ import theano.tensor as T
 from lasagne.layers import DenseLayer, InputLayer, get_all_params, get_output
 from lasagne.nonlinearities import elu, identity, sigmoid
 
-import samplelayer
 from samplelayer import (
     BernoulliSampleLayer,
     SampleLayer,
@@ -30,6 +32,7 @@ from samplelayer import (
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOATX = theano.config.floatX
+CLASSES = [SimpleSampleLayer, SampleLayer, SimpleBernoulliSampleLayer, BernoulliSampleLayer]
 
 # Four latent units with different means and log variances.
 MU = np.array([-2.0, 0.0, 0.5, 3.0], dtype=FLOATX)
@@ -110,183 +113,153 @@ def bernoulli():
     return theano.function([p], [simple.get_output_for(p), repeated.get_output_for(p)])
 
 
+def init_seed(cls):
+    """The seed a layer of ``cls`` built without one uses, drawn at import."""
+    return inspect.signature(cls.__init__).parameters["seed"].default
+
+
+def reseed_seed(cls):
+    """The seed ``layer.seed()`` restarts a layer of ``cls`` from, drawn at import."""
+    return inspect.signature(cls.seed).parameters["seed"].default
+
+
 @pytest.fixture(scope="module")
 def seeded():
-    """SimpleSampleLayers by name (a, b: seed 1; c: seed 2; d, e: no seed; f: DEFAULT_SEED)
-    and draw(), which returns one 3 x 5 draw of N(0, 1) from each, by name."""
-    seeds = {"a": 1, "b": 1, "c": 2, "d": None, "e": None, "f": samplelayer.DEFAULT_SEED}
+    """SimpleSampleLayers by name (a, b: seed 1; c: seed 2; d, e: no seed; f: the
+    constructor's default seed; g: the seed method's), their seeds, and draw(), which
+    returns one 3 x 5 draw of N(0, 1) from each, by name."""
+    chosen = {"a": 1, "b": 1, "c": 2, "d": None, "e": None}
+    chosen.update(f=init_seed(SimpleSampleLayer), g=reseed_seed(SimpleSampleLayer))
     layers = {
         name: SimpleSampleLayer((None, 5), (None, 5), **({} if seed is None else {"seed": seed}))
-        for name, seed in seeds.items()
+        for name, seed in chosen.items()
     }
+    seeds = {name: init_seed(SimpleSampleLayer) if s is None else s for name, s in chosen.items()}
     x = T.matrix("x")
     fn = theano.function([x], [lay.get_output_for([x, T.zeros_like(x)]) for lay in layers.values()])
 
     def draw():
         return dict(zip(layers, fn(np.zeros((3, 5), dtype=FLOATX)), strict=True))
 
-    return layers, draw
+    return layers, seeds, draw
 
 
-def restart(layers):
+def restart(layers, seeds):
     """Put every layer back at the start of its stream (the tests share the layers)."""
-    for layer in layers.values():
-        layer.seed()
-
-
-# --- moments ----------------------------------------------------------------------------
-
-
-def test_simple_sample_layer_moments(simple_sample):
-    mu, log_var = columns(MU, N_SAMPLES), columns(LOG_VAR, N_SAMPLES)
-    z, _, _ = simple_sample(mu, log_var, np.zeros_like(mu))
-    assert z.dtype == FLOATX and z.shape == (N_SAMPLES, 4)
-    assert_normal_moments(z, MU, np.exp(LOG_VAR))
-
-
-def test_sample_layer_moments(sample_fixed):
-    batch, k = N_SAMPLES // 10, 10  # 2 eq samples x 5 iw samples per row
-    z = sample_fixed(columns(MU, batch), columns(LOG_VAR, batch))
-    assert z.dtype == FLOATX and z.shape == (batch * k, 4)
-    assert_normal_moments(z, MU, np.exp(LOG_VAR))
-    # The k samples of one row are independent draws, not one draw repeated: their
-    # within-row variance, pooled over rows (batch * (k - 1) degrees of freedom), is v.
-    within = z.astype(np.float64).reshape(batch, k, 4).var(axis=1, ddof=1).mean(axis=0)
-    var = np.exp(LOG_VAR)
-    assert np.all(np.abs(within - var) < 5 * var * np.sqrt(2 / (batch * (k - 1)))), within
-
-
-def test_sample_layer_moments_symbolic_counts_sigma_input(sample_symbolic):
-    sigma = np.exp(0.5 * LOG_VAR)  # nonlinearity=None: the second input is sigma itself
-    z = sample_symbolic(columns(MU, N_SAMPLES // 6), columns(sigma, N_SAMPLES // 6), 3, 2)
-    assert z.shape == (N_SAMPLES // 6 * 6, 4)
-    assert_normal_moments(z, MU, sigma**2)
-
-
-def test_bernoulli_frequencies(bernoulli):
-    p = np.array([0.0, 0.02, 0.3, 0.5, 0.9, 1.0], dtype=FLOATX)
-    simple, repeated = bernoulli(columns(p, N_SAMPLES))
-    assert simple.dtype == FLOATX and simple.shape == (N_SAMPLES, 6)
-    assert repeated.dtype == FLOATX and repeated.shape == (N_SAMPLES * 6, 6)
-    assert_bernoulli_frequencies(simple, p)
-    assert_bernoulli_frequencies(repeated, p)
-
-
-# --- the reparameterisation gradient ----------------------------------------------------
-
-
-def test_reparameterisation_gradient(simple_sample):
-    rng = np.random.RandomState(0)
-    mu = rng.normal(size=(200, 4)).astype(FLOATX)
-    log_var = rng.uniform(-3, 3, size=(200, 4)).astype(FLOATX)
-    c = rng.normal(size=(200, 4)).astype(FLOATX)
-    z, grad_mu, grad_log_var = simple_sample(mu, log_var, c)  # one call, so one draw of eps
-    eps = (z.astype(np.float64) - mu) / np.exp(0.5 * log_var)
-    assert 0.8 < eps.std() < 1.2
-    # z = mu + exp(0.5 log_var) eps, so d sum(z c)/d mu = c and
-    # d sum(z c)/d log_var = c * 0.5 * exp(0.5 log_var) * eps.
-    np.testing.assert_allclose(grad_mu, c, rtol=1e-6)
-    np.testing.assert_allclose(
-        grad_log_var, c * 0.5 * np.exp(0.5 * log_var) * eps, rtol=1e-4, atol=1e-5
-    )
-
-
-# --- always samples ---------------------------------------------------------------------
-
-
-def test_deterministic_output_still_samples():
-    mu, log_var = T.matrices("mu", "log_var")
-    l_mu, l_log_var = InputLayer((None, 3)), InputLayer((None, 3))
-    layers = [
-        SimpleSampleLayer(l_mu, l_log_var, seed=5),
-        SampleLayer(l_mu, l_log_var, eq_samples=2, iw_samples=2, seed=6),
-        SimpleBernoulliSampleLayer(lasagne.layers.NonlinearityLayer(l_mu, sigmoid), seed=7),
-        BernoulliSampleLayer(lasagne.layers.NonlinearityLayer(l_mu, sigmoid), 2, 2, seed=8),
-    ]
-    outputs = get_output(layers, {l_mu: mu, l_log_var: log_var}, deterministic=True)
-    outputs.append(layers[0].get_output_for([mu, log_var], deterministic=True))
-    f = theano.function([mu, log_var], outputs)
-    zeros = np.zeros((40, 3), dtype=FLOATX)  # means 0 (p = 0.5), variances 1
-    for first, second in zip(f(zeros, zeros), f(zeros, zeros), strict=True):
-        assert 0.4 < first.std() < 1.5  # samples, not the mean (0, or 0.5 for p)
-        assert not np.array_equal(first, second)  # and a new draw on every call
+    for name, layer in layers.items():
+        layer.seed(seeds[name])
 
 
 # --- seeding ----------------------------------------------------------------------------
 
 
 def test_same_seed_same_draws_other_seed_other_draws(seeded):
-    layers, draw = seeded
-    restart(layers)
+    layers, seeds, draw = seeded
+    restart(layers, seeds)
     z = draw()
     np.testing.assert_array_equal(z["a"], z["b"])
     assert not np.array_equal(z["a"], z["c"])
 
 
-def test_default_seed_is_shared_module_default(seeded):
-    layers, draw = seeded
-    restart(layers)
+def test_default_seed_is_the_constructors_import_time_default(seeded):
+    layers, seeds, draw = seeded
+    restart(layers, seeds)
     z = draw()
     np.testing.assert_array_equal(z["d"], z["e"])
     np.testing.assert_array_equal(z["d"], z["f"])
-    assert isinstance(samplelayer.DEFAULT_SEED, int)
-    assert 1 <= samplelayer.DEFAULT_SEED < 2147462579
+    assert not np.array_equal(z["d"], z["g"])
+    for cls in CLASSES:
+        for seed in (init_seed(cls), reseed_seed(cls)):
+            assert isinstance(seed, int) and 1 <= seed < 2147462579
 
 
 def test_seed_method_restarts_the_stream(seeded):
-    layers, draw = seeded
-    restart(layers)
+    layers, seeds, draw = seeded
+    restart(layers, seeds)
     first, second = draw(), draw()
     assert not np.array_equal(first["a"], second["a"])  # the stream moves on
-    layers["a"].seed()  # back to the seed it was built with
+    layers["a"].seed(1)  # back to the seed it was built with
     layers["c"].seed(1)  # onto the stream of seed 1
+    layers["d"].seed()  # onto the seed method's default, not the constructor's
     third = draw()
     np.testing.assert_array_equal(third["a"], first["a"])
     np.testing.assert_array_equal(third["c"], first["a"])
+    np.testing.assert_array_equal(third["d"], first["g"])
     assert not np.array_equal(third["b"], first["b"])  # b was not restarted
     assert not np.array_equal(third["b"], second["b"])
 
 
-SEED_SCRIPT = """
-import lasagne, numpy as np, theano, theano.tensor as T
-{seeding}
-import samplelayer
-x = T.matrix()
-layer = samplelayer.SimpleSampleLayer((None, 3), (None, 3))
-draw = theano.function([x], layer.get_output_for([x, x]))(np.zeros((2, 3), dtype="float32"))
-print(samplelayer.DEFAULT_SEED, *draw.ravel().tolist())
-"""
+def probe(python, numpy_seed, env=None):
+    """Start tests/samplelayer_probe.py with ``python`` from the repository root."""
+    return subprocess.Popen(
+        [python, str(ROOT / "tests" / "samplelayer_probe.py"), str(numpy_seed)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
-def test_default_seed_follows_lasagne_rng_at_import():
-    seedings = {
-        "rng1": "lasagne.random.set_rng(np.random.RandomState(1))",
-        "rng1_again": "lasagne.random.set_rng(np.random.RandomState(1))",
-        "rng2": "lasagne.random.set_rng(np.random.RandomState(2))",
-        "numpy1": "np.random.seed(1)",  # Lasagne's default generator is numpy.random
-    }
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, "-c", SEED_SCRIPT.format(seeding=seeding)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for name, seeding in seedings.items()
-    }
-    out = {}
-    for name, proc in procs.items():
-        stdout, stderr = proc.communicate(timeout=300)
-        assert proc.returncode == 0, stderr
-        seed, *draw = stdout.split()
-        out[name] = int(seed), [float(v) for v in draw]
-    for k in (1, 2):
-        expected_seed = np.random.RandomState(k).randint(1, 2147462579)
-        assert out[f"rng{k}"][0] == expected_seed
-    assert out["rng1"] == out["rng1_again"] == out["numpy1"]
-    assert out["rng1"][0] != out["rng2"][0]
-    assert out["rng1"][1] != out["rng2"][1]
+def probe_result(proc):
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    return json.loads(stdout)
+
+
+def expected_import(numpy_seed):
+    """The original module's import: eight seeds drawn one by one from numpy's generator."""
+    rng = np.random.RandomState(numpy_seed)
+    seeds = [int(rng.randint(1, 2147462579)) for _ in range(8)]
+    name, keys, pos = rng.get_state()[:3]
+    return seeds, [name, keys.tolist(), int(pos)]
+
+
+def assert_drop_in(result, numpy_seed):
+    """The probe's record shows the original module's seeding and draws."""
+    seeds, state = expected_import(numpy_seed)
+    assert result["defaults"] == seeds  # SimpleSampleLayer __init__, its seed, SampleLayer ...
+    assert result["state_after_import"] == state
+    assert result["default"] == result["built_with_init_default"]
+    assert result["after_seed"] == result["built_with_seed_default"]
+    assert result["after_seed_7"] == result["built_with_7"]
+    for draws in result["default"]:
+        assert len(set(draws)) >= 2  # real draws, not a constant
+
+
+@pytest.mark.parametrize("numpy_seed", [1, 5])
+def test_drop_in_today(numpy_seed):
+    assert_drop_in(probe_result(probe(sys.executable, numpy_seed)), numpy_seed)
+
+
+@pytest.mark.parametrize("numpy_seed", [1, 5])
+def test_drop_in_on_the_2016_stack_draws_what_today_draws(stack_2016, numpy_seed):
+    """Python 2.7 + Theano 0.8.2 + Lasagne 3f3ff93 and today's stack: the same module,
+    the same seeds and state, bit-identical draws."""
+    then = probe(stack_2016.python, numpy_seed, {"THEANORC": str(stack_2016.theanorc)})
+    today = probe_result(probe(sys.executable, numpy_seed))
+    then = probe_result(then)
+    assert_drop_in(then, numpy_seed)
+    assert then == today
+
+
+def test_default_seeds_follow_lasagne_rng_at_import():
+    """Seeding Lasagne's own generator instead of numpy's moves it and not numpy's."""
+    script = (
+        "import lasagne, numpy as np, inspect\n"
+        "lasagne.random.set_rng(np.random.RandomState(3))\n"
+        "np.random.seed(4)\n"
+        "import samplelayer\n"
+        "print(inspect.signature(samplelayer.SimpleSampleLayer.__init__).parameters['seed'].default,"
+        " np.random.randint(1000000))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    seed, numpy_next = map(int, out.stdout.split())
+    assert seed == np.random.RandomState(3).randint(1, 2147462579)
+    assert numpy_next == np.random.RandomState(4).randint(1000000)
 
 
 # --- shapes and bad input ---------------------------------------------------------------

@@ -1,0 +1,274 @@
+"""Build the 2016 stack, the course's own software, and its Jupyter kernel ``vae-legacy-2016``.
+
+    python -m stack2016.build [--env .venv-2016] [--if-python27]
+
+A Python 2.7 environment from the hashed lock ``stack2016/requirements.txt`` (numpy
+1.11.1, scipy 0.18.1, Theano 0.8.2, ipykernel 4.10.1, matplotlib 2.0.2, scikit-learn
+0.18.1), plus Lasagne at GitHub commit 3f3ff93 (2016-06-24, the master the course ran),
+checked by its git tree id: downloaded from GitHub, or taken from LASAGNE_SOURCE (the
+archive, or a folder holding it) offline, and a ``.pth`` that makes the project's
+``samplelayer.py`` importable wherever the notebook is. Then the kernelspec ``vae-legacy-2016``,
+"Python 2.7 (2016 stack)", in this environment, so JupyterLab and
+``run_notebook.py --kernel vae-legacy-2016`` find it.
+
+Python 2.7 is found through PYTHON27, then ``python2.7`` on PATH, then pyenv's versions;
+with none, it says so in one line and stops (exit 2; exit 0 with ``--if-python27``,
+which ``make test`` uses). It writes only into the environment folder and the
+kernelspec. A finished build leaves a stamp of its inputs; a build that failed or was
+cut off leaves none, and the next call starts again from an empty folder.
+"""
+
+import argparse
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+ENV = REPO / ".venv-2016"
+KERNEL_NAME = "vae-legacy-2016"
+KERNEL_SPEC = Path(sys.prefix, "share", "jupyter", "kernels", KERNEL_NAME, "kernel.json")
+LOCK, BOOTSTRAP, THEANORC = HERE / "requirements.txt", HERE / "bootstrap.txt", HERE / "theanorc"
+LASAGNE_COMMIT = "3f3ff931731f5d1be7408b5369a0c149cd7544aa"
+LASAGNE_TREE = "6b69a6a6c3b31298d64d7fdc672cdac0edbc6451"
+LASAGNE_URL = f"https://github.com/Lasagne/Lasagne/archive/{LASAGNE_COMMIT}.tar.gz"
+STAMP, BUILDING = ".vae-legacy-2016-ready", ".vae-legacy-2016-building"
+# What the stack must import, printed with versions as the build's last check.
+CHECK = (
+    "import sys, numpy, scipy, theano, lasagne, matplotlib, sklearn, IPython, ipykernel, "
+    "samplelayer; "
+    "print('Python %d.%d.%d' % sys.version_info[:3] + ', numpy ' + numpy.__version__ + "
+    "', scipy ' + scipy.__version__ + ', Theano ' + theano.__version__ + "
+    "', Lasagne ' + lasagne.__version__ + ', matplotlib ' + matplotlib.__version__ + "
+    "', scikit-learn ' + sklearn.__version__ + ', ipykernel ' + ipykernel.__version__)"
+)
+
+
+class BuildError(Exception):
+    """A reason to stop, said in one line."""
+
+
+def is_python27(python):
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; sys.stdout.write('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and out.stdout == "2.7"
+
+
+def pyenv_root():
+    try:
+        out = subprocess.run(["pyenv", "root"], capture_output=True, text=True, timeout=60)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+
+
+def find_python27():
+    """A working CPython 2.7: PYTHON27, else python2.7 on PATH, else pyenv's; None if none.
+
+    A PYTHON27 that is not a working Python 2.7 is an error, not a reason to look further.
+    """
+    chosen = os.environ.get("PYTHON27")
+    if chosen:
+        if not is_python27(chosen):
+            raise BuildError(f"PYTHON27={chosen} is not a working CPython 2.7")
+        return chosen
+    versions = glob.glob(os.path.join(pyenv_root(), "versions", "2.7*", "bin", "python2.7"))
+    for python in [shutil.which("python2.7"), *sorted(versions, reverse=True)]:
+        if python and is_python27(python):  # pyenv's shim is on PATH but may not resolve
+            return python
+    return None
+
+
+def git_tree_id(archive):
+    """The git tree id of the single top folder of a tar archive (git archive, GitHub's)."""
+    blobs = {}
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            parts = tuple(member.name.split("/")[1:])
+            if not parts or not parts[-1] or member.isdir():
+                continue
+            if member.issym():
+                mode, data = "120000", member.linkname.encode()
+            elif member.isfile():
+                mode = "100755" if member.mode & 0o111 else "100644"
+                data = tar.extractfile(member).read()
+            else:
+                raise BuildError(f"{archive}: unexpected member {member.name}")
+            blobs[parts] = mode, hashlib.sha1(b"blob %d\0" % len(data) + data).digest()
+
+    def tree(prefix):
+        entries = {}
+        for parts, entry in blobs.items():
+            if parts[: len(prefix)] == prefix:
+                name = parts[len(prefix)]
+                if len(parts) == len(prefix) + 1:
+                    entries[name] = entry
+                elif name not in entries:
+                    entries[name] = "40000", tree(prefix + (name,))
+        # git orders a folder's entries by name, a subfolder's name taken with a trailing "/".
+        order = sorted(
+            entries, key=lambda n: n.encode() + (b"/" if entries[n][0] == "40000" else b"")
+        )
+        body = b"".join(f"{entries[n][0]} {n}".encode() + b"\0" + entries[n][1] for n in order)
+        return hashlib.sha1(b"tree %d\0" % len(body) + body).digest()
+
+    return tree(()).hex()
+
+
+def lasagne_archive(source, workdir):
+    """Lasagne 3f3ff93 as a tar.gz: LASAGNE_SOURCE (a file, or a folder holding it) or GitHub."""
+    if source:
+        source = Path(source)
+        found = sorted(source.glob(f"*{LASAGNE_COMMIT}*.tar.gz")) if source.is_dir() else [source]
+        if not found or not found[0].is_file():
+            raise BuildError(f"LASAGNE_SOURCE={source}: no Lasagne-{LASAGNE_COMMIT}.tar.gz there")
+        return found[0]
+    archive = Path(workdir, f"Lasagne-{LASAGNE_COMMIT}.tar.gz")
+    print(f"stack2016: downloading {LASAGNE_URL}", flush=True)
+    try:
+        with urllib.request.urlopen(LASAGNE_URL, timeout=60) as response:
+            archive.write_bytes(response.read())
+    except OSError as error:
+        raise BuildError(
+            f"cannot download Lasagne from GitHub ({error}); offline, set LASAGNE_SOURCE "
+            f"to a folder holding Lasagne-{LASAGNE_COMMIT}.tar.gz"
+        ) from None
+    return archive
+
+
+def stamp_text(python27):
+    """What a finished build was made from; a different one means rebuild."""
+    digest = hashlib.sha256()
+    for path in (LOCK, BOOTSTRAP, Path(__file__)):
+        digest.update(path.read_bytes())
+    return f"{python27}\nLasagne {LASAGNE_COMMIT}\n{digest.hexdigest()}\n"
+
+
+def run(*command, **kwargs):
+    """Run a build step; its own output only when it fails."""
+    done = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    if done.returncode:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise BuildError(f"failed: {' '.join(map(str, command))}")
+    return done.stdout
+
+
+def empty_env(env):
+    """Remove a build's leftovers; refuse to touch a folder this script did not make."""
+    if env.exists():
+        if not (env / STAMP).exists() and not (env / BUILDING).exists():
+            raise BuildError(f"{env} exists and is not a 2016-stack build: move it or use --env")
+        shutil.rmtree(env)
+    env.mkdir(parents=True)
+    (env / BUILDING).touch()
+
+
+def build(env, python27, lasagne_source):
+    empty_env(env)
+    python = env / "bin" / "python"
+    with tempfile.TemporaryDirectory() as work:
+        archive = lasagne_archive(lasagne_source, work)
+        tree = git_tree_id(archive)
+        if tree != LASAGNE_TREE:
+            raise BuildError(f"{archive} is not Lasagne {LASAGNE_COMMIT[:7]}: its tree is {tree}")
+        print(f"stack2016: [1/4] creating {env} with {python27}", flush=True)
+        tools = Path(work, "virtualenv")
+        run(python27, "-m", "pip", "install", "-q", "--no-deps", "--require-hashes",
+            "--target", tools, "-r", BOOTSTRAP)  # fmt: skip
+        run(python27, "-m", "virtualenv", "--no-download", "-q", env,
+            env={**os.environ, "PYTHONPATH": str(tools)})  # fmt: skip
+        print("stack2016: [2/4] installing the hashed lock (numpy 1.11.1, Theano 0.8.2, ...)")
+        run(python, "-m", "pip", "install", "-q", "--no-deps", "--require-hashes",
+            "--disable-pip-version-check", "-r", LOCK)  # fmt: skip
+        print(
+            f"stack2016: [3/4] installing Lasagne {LASAGNE_COMMIT[:7]} (tree {tree[:7]}, verified)"
+        )
+        with tarfile.open(archive) as tar:
+            top = tar.getmembers()[0].name.split("/")[0]
+            tar.extractall(work, filter="data")
+        run(python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+            "--disable-pip-version-check", Path(work, top))  # fmt: skip
+    # The project's own module, samplelayer.py, imports from the repository wherever the
+    # notebook is, as on today's kernel.
+    site_packages = run(
+        python, "-c", "from distutils.sysconfig import get_python_lib as g; print(g())"
+    )
+    Path(site_packages.strip(), "vae_legacy.pth").write_text(f"{REPO}\n")
+    print("stack2016: [4/4] checking the imports")
+    print("stack2016: " + run(python, "-c", CHECK, cwd=env, env=kernel_env()).strip())
+
+
+def kernel_env():
+    """The 2016 kernel's environment: today's, with the 2016 Theano settings."""
+    return {**os.environ, "THEANORC": str(THEANORC)}
+
+
+def install_kernelspec(env):
+    spec = {
+        "argv": [
+            str(env / "bin" / "python"),
+            "-m",
+            "ipykernel_launcher",
+            "-f",
+            "{connection_file}",
+        ],
+        "display_name": "Python 2.7 (2016 stack)",
+        "language": "python",
+        "env": {"THEANORC": str(THEANORC)},
+        "metadata": {"vae_legacy_stack": "2016"},
+    }
+    KERNEL_SPEC.parent.mkdir(parents=True, exist_ok=True)
+    tmp = KERNEL_SPEC.with_name(KERNEL_SPEC.name + ".tmp")
+    tmp.write_text(json.dumps(spec, indent=1) + "\n")
+    os.replace(tmp, KERNEL_SPEC)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--env", type=Path, default=ENV, help="the environment folder")
+    parser.add_argument(
+        "--if-python27", action="store_true", help="without Python 2.7, say so and exit 0"
+    )
+    args = parser.parse_args(argv)
+    env = args.env.resolve()
+    try:
+        python27 = find_python27()
+        if python27 is None:
+            print(
+                "stack2016: no Python 2.7 (set PYTHON27, put python2.7 on PATH, or "
+                "`pyenv install 2.7.18`); the 2016 stack is not built",
+                file=sys.stderr,
+            )
+            return 0 if args.if_python27 else 2
+        stamp = stamp_text(python27)
+        if not (env / STAMP).exists() or (env / STAMP).read_text() != stamp:
+            build(env, python27, os.environ.get("LASAGNE_SOURCE"))
+            (env / STAMP).write_text(stamp)
+            (env / BUILDING).unlink()
+        install_kernelspec(env)
+    except BuildError as error:
+        print(f"stack2016: {error}", file=sys.stderr)
+        return 1
+    print(f"stack2016: kernel '{KERNEL_NAME}' (Python 2.7, 2016 stack) ready in {env}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
