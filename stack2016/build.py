@@ -190,8 +190,9 @@ def build(env, python27, lasagne_source):
             raise BuildError(f"{archive} is not Lasagne {LASAGNE_COMMIT[:7]}: its tree is {tree}")
         print(f"stack2016: [1/4] creating {env} with {python27}", flush=True)
         tools = Path(work, "virtualenv")
-        run(python27, "-m", "pip", "install", "-q", "--no-deps", "--require-hashes",
-            "--target", tools, "-r", BOOTSTRAP)  # fmt: skip
+        # Today's pip fetches it (a Python 2 may come without pip); Python 2.7 runs it.
+        run(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--require-hashes",
+            "--disable-pip-version-check", "--target", tools, "-r", BOOTSTRAP)  # fmt: skip
         run(python27, "-m", "virtualenv", "--no-download", "-q", env,
             env={**os.environ, "PYTHONPATH": str(tools)})  # fmt: skip
         print("stack2016: [2/4] installing the hashed lock (numpy 1.11.1, Theano 0.8.2, ...)")
