@@ -20,9 +20,10 @@ import numpy as np
 import pytest
 import theano
 import theano.tensor as T
-from lasagne.layers import DenseLayer, InputLayer, get_all_params, get_output
-from lasagne.nonlinearities import elu, identity, sigmoid
+from lasagne.layers import InputLayer, get_output
+from lasagne.nonlinearities import sigmoid
 
+import notebook_cells
 from samplelayer import (
     BernoulliSampleLayer,
     SampleLayer,
@@ -40,7 +41,7 @@ LOG_VAR = np.array([-3.0, 0.0, 1.0, 2.5], dtype=FLOATX)
 N_SAMPLES = 20000
 
 
-def columns(row, n_rows):
+def rows(row, n_rows):
     """``row`` repeated as ``n_rows`` rows."""
     return np.tile(row, (n_rows, 1))
 
@@ -148,6 +149,84 @@ def restart(layers, seeds):
     """Put every layer back at the start of its stream (the tests share the layers)."""
     for name, layer in layers.items():
         layer.seed(seeds[name])
+
+
+# --- moments ----------------------------------------------------------------------------
+
+
+def test_simple_sample_layer_moments(simple_sample):
+    mu, log_var = rows(MU, N_SAMPLES), rows(LOG_VAR, N_SAMPLES)
+    z, _, _ = simple_sample(mu, log_var, np.zeros_like(mu))
+    assert z.dtype == FLOATX and z.shape == (N_SAMPLES, 4)
+    assert_normal_moments(z, MU, np.exp(LOG_VAR))
+
+
+def test_sample_layer_moments(sample_fixed):
+    batch, k = N_SAMPLES // 10, 10  # 2 eq samples x 5 iw samples per row
+    z = sample_fixed(rows(MU, batch), rows(LOG_VAR, batch))
+    assert z.dtype == FLOATX and z.shape == (batch * k, 4)
+    assert_normal_moments(z, MU, np.exp(LOG_VAR))
+    # The k samples of one row are independent draws, not one draw repeated: their
+    # within-row variance, pooled over rows (batch * (k - 1) degrees of freedom), is v.
+    within = z.astype(np.float64).reshape(batch, k, 4).var(axis=1, ddof=1).mean(axis=0)
+    var = np.exp(LOG_VAR)
+    assert np.all(np.abs(within - var) < 5 * var * np.sqrt(2 / (batch * (k - 1)))), within
+
+
+def test_sample_layer_moments_symbolic_counts_sigma_input(sample_symbolic):
+    sigma = np.exp(0.5 * LOG_VAR)  # nonlinearity=None: the second input is sigma itself
+    z = sample_symbolic(rows(MU, N_SAMPLES // 6), rows(sigma, N_SAMPLES // 6), 3, 2)
+    assert z.shape == (N_SAMPLES // 6 * 6, 4)
+    assert_normal_moments(z, MU, sigma**2)
+
+
+def test_bernoulli_frequencies(bernoulli):
+    p = np.array([0.0, 0.02, 0.3, 0.5, 0.9, 1.0], dtype=FLOATX)
+    simple, repeated = bernoulli(rows(p, N_SAMPLES))
+    assert simple.dtype == FLOATX and simple.shape == (N_SAMPLES, 6)
+    assert repeated.dtype == FLOATX and repeated.shape == (N_SAMPLES * 6, 6)
+    assert_bernoulli_frequencies(simple, p)
+    assert_bernoulli_frequencies(repeated, p)
+
+
+# --- the reparameterisation gradient ----------------------------------------------------
+
+
+def test_reparameterisation_gradient(simple_sample):
+    rng = np.random.RandomState(0)
+    mu = rng.normal(size=(200, 4)).astype(FLOATX)
+    log_var = rng.uniform(-3, 3, size=(200, 4)).astype(FLOATX)
+    c = rng.normal(size=(200, 4)).astype(FLOATX)
+    z, grad_mu, grad_log_var = simple_sample(mu, log_var, c)  # one call, so one draw of eps
+    eps = (z.astype(np.float64) - mu) / np.exp(0.5 * log_var)
+    assert 0.8 < eps.std() < 1.2
+    # z = mu + exp(0.5 log_var) eps, so d sum(z c)/d mu = c and
+    # d sum(z c)/d log_var = c * 0.5 * exp(0.5 log_var) * eps.
+    np.testing.assert_allclose(grad_mu, c, rtol=1e-6)
+    np.testing.assert_allclose(
+        grad_log_var, c * 0.5 * np.exp(0.5 * log_var) * eps, rtol=1e-4, atol=1e-5
+    )
+
+
+# --- always samples ---------------------------------------------------------------------
+
+
+def test_deterministic_output_still_samples():
+    mu, log_var = T.matrices("mu", "log_var")
+    l_mu, l_log_var = InputLayer((None, 3)), InputLayer((None, 3))
+    layers = [
+        SimpleSampleLayer(l_mu, l_log_var, seed=5),
+        SampleLayer(l_mu, l_log_var, eq_samples=2, iw_samples=2, seed=6),
+        SimpleBernoulliSampleLayer(lasagne.layers.NonlinearityLayer(l_mu, sigmoid), seed=7),
+        BernoulliSampleLayer(lasagne.layers.NonlinearityLayer(l_mu, sigmoid), 2, 2, seed=8),
+    ]
+    outputs = get_output(layers, {l_mu: mu, l_log_var: log_var}, deterministic=True)
+    outputs.append(layers[0].get_output_for([mu, log_var], deterministic=True))
+    f = theano.function([mu, log_var], outputs)
+    zeros = np.zeros((40, 3), dtype=FLOATX)  # means 0 (p = 0.5), variances 1
+    for first, second in zip(f(zeros, zeros), f(zeros, zeros), strict=True):
+        assert 0.4 < first.std() < 1.5  # samples, not the mean (0, or 0.5 for p)
+        assert not np.array_equal(first, second)  # and a new draw on every call
 
 
 # --- seeding ----------------------------------------------------------------------------
@@ -345,56 +424,12 @@ def test_bad_sample_counts_are_refused(cls, name, count, error):
 # --- the notebook's model ---------------------------------------------------------------
 
 
-def log_bernoulli(x, p, eps=0.0):
-    p = T.clip(p, eps, 1.0 - eps)
-    return -T.nnet.binary_crossentropy(p, x)
-
-
-def kl_normal2_stdnormal(mean, log_var):
-    return -0.5 * (1 + log_var - mean**2 - T.exp(log_var))
-
-
-def LogLikelihood(mux, x, muq, logvarq):
-    log_px_given_z = log_bernoulli(x, mux, eps=1e-6).sum(axis=1).mean()
-    KL_qp = kl_normal2_stdnormal(muq, logvarq).sum(axis=1).mean()
-    LL = log_px_given_z - KL_qp
-    return LL, log_px_given_z, KL_qp
-
-
 @pytest.fixture(scope="module")
 def notebook_f_train():
-    """The notebook's model, cost and f_train (Lab 6), its weights drawn from a seeded rng."""
-    saved_rng = lasagne.random.get_rng()
-    lasagne.random.set_rng(np.random.RandomState(0))
-    try:
-        num_features, num_latent_z = 784, 64
-        l_in_x = InputLayer(shape=(None, num_features))
-        l_enc = DenseLayer(l_in_x, num_units=256, nonlinearity=elu)
-        l_enc = DenseLayer(l_enc, num_units=256, nonlinearity=elu)
-        l_muq = DenseLayer(l_enc, num_units=num_latent_z, nonlinearity=identity)
-        l_logvarq = DenseLayer(
-            l_enc, num_units=num_latent_z, nonlinearity=lambda x: T.clip(x, -10, 10)
-        )
-        l_z = SimpleSampleLayer(mean=l_muq, log_var=l_logvarq)
-        l_in_z = InputLayer(shape=(None, num_latent_z))
-        l_dec = DenseLayer(l_in_z, num_units=256, nonlinearity=elu)
-        l_dec = DenseLayer(l_dec, num_units=256, nonlinearity=elu)
-        l_mux = DenseLayer(l_dec, num_units=num_features, nonlinearity=sigmoid)
-    finally:
-        lasagne.random.set_rng(saved_rng)
-
-    sym_x = T.matrix("x")
-    z_train, muq_train, logvarq_train = get_output(
-        [l_z, l_muq, l_logvarq], {l_in_x: sym_x}, deterministic=False
-    )
-    mux_train = get_output(l_mux, {l_in_z: z_train}, deterministic=False)
-    LL_train, logpx_train, KL_train = LogLikelihood(mux_train, sym_x, muq_train, logvarq_train)
-    all_params = get_all_params([l_z, l_mux], trainable=True)
-    all_grads = T.grad(-LL_train, all_params)
-    updates = lasagne.updates.adam(all_grads, all_params, learning_rate=1e-3)
-    return theano.function(
-        inputs=[sym_x], outputs=[LL_train, logpx_train, KL_train], updates=updates
-    )
+    """The notebook's own model, cost and f_train (its cells, run by notebook_cells), its
+    weights drawn after numpy is seeded."""
+    np.random.seed(0)
+    return notebook_cells.build_model(notebook_cells.new_shell())["f_train"]
 
 
 def test_notebook_model_trains(notebook_f_train):
