@@ -10,6 +10,11 @@ in the archive how it was made.
 
 The files are downloaded from public mirrors into a cache folder, or taken from
 a local folder (--source DIR, or the MNIST_SOURCE environment variable).
+
+Files are written whole or not at all: into a temporary `.NAME.PID.XXXXXXXX.tmp`
+beside the target, then moved into place. Ctrl-C, SIGTERM and SIGHUP remove it;
+one left by a SIGKILL (its PID gone) is removed by the next run, and the
+repository's .gitignore ignores the pattern meanwhile.
 """
 
 import argparse
@@ -20,9 +25,14 @@ import http.client
 import json
 import math
 import os
+import signal
 import sys
 import tempfile
+import time
+import urllib.error
+import urllib.parse
 import urllib.request
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -72,10 +82,34 @@ SIDE = 28
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "mnist.npz"
 CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mnist"
+# A temp file whose name holds no PID (an older version's) is stale once this old, in seconds.
+STALE_AGE = 3600
+OFFLINE_HINT = (
+    "offline, set MNIST_SOURCE=DIR or pass --source DIR, DIR holding the four MNIST files "
+    "(.gz or uncompressed)"
+)
 
 
 class PrepError(Exception):
     """An expected failure, reported as a one-line message."""
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised like KeyboardInterrupt so that temp files are removed."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def warn(message):
+    """The default warning channel: one line on stderr."""
+    print(f"mnist_prep: warning: {message}", file=sys.stderr)
+
+
+def os_reason(error):
+    """An OSError's reason without the errno prefix (strerror, else its text)."""
+    return error.strerror or str(error)
 
 
 def sha256(data):
@@ -93,14 +127,82 @@ def verify(name, data, checksums):
     return actual
 
 
+def check_writable(path):
+    """Raise PrepError unless path can be written: not a folder, no ancestor a file."""
+    path = Path(path)
+    if path.is_dir():
+        raise PrepError(f"cannot write {path}: it is a folder")
+    for folder in path.parents:
+        if folder.exists():  # the nearest existing ancestor
+            if not folder.is_dir():
+                raise PrepError(f"cannot write {path}: {folder} is a file, not a folder")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PrepError(f"cannot write {path}: no permission to write in {folder}")
+            return
+
+
+def pid_alive(pid):
+    """True if a process with this PID exists (ours included)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    except (OverflowError, OSError):
+        return False
+    return True
+
+
+def remove_stale_temps(path):
+    """Remove the temp files of path that killed runs left: `.NAME.PID.*.tmp` whose PID is gone.
+
+    A name without a PID (an older version's) counts as stale after STALE_AGE seconds.
+    Returns the names removed.
+    """
+    path = Path(path)
+    prefix = f".{path.name}."
+    try:
+        names = [n for n in os.listdir(path.parent) if n.startswith(prefix) and n.endswith(".tmp")]
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        temp = path.parent / name
+        owner = name[len(prefix) :].split(".", 1)[0]
+        try:
+            if owner.isdigit():
+                if pid_alive(int(owner)):
+                    continue
+            elif time.time() - temp.stat().st_mtime < STALE_AGE:
+                continue
+            temp.unlink()
+        except OSError:
+            continue
+        removed.append(name)
+    return removed
+
+
 def write_atomic(path, write):
     """Call write(file) on a temp file next to path, then move it into place.
 
-    On any failure, KeyboardInterrupt included, the temp file is removed and path
-    is left as it was.
+    The temp file is `.NAME.PID.XXXXXXXX.tmp`. On any failure, KeyboardInterrupt and
+    Terminated included, it is removed and path is left as it was; stale ones
+    from killed runs are removed first. An OSError comes out as a one-line PrepError.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    path = Path(path)
+    check_writable(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PrepError(f"cannot write {path}: {os_reason(e)} ({e.filename})") from e
+    remove_stale_temps(path)
+    try:
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp"
+        )
+    except OSError as e:
+        raise PrepError(f"cannot write {path}: {os_reason(e)}") from e
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -108,10 +210,24 @@ def write_atomic(path, write):
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise PrepError(f"cannot write {path}: {os_reason(e)}") from e
         raise
+
+
+def save_npz(file, arrays):
+    """np.savez_compressed(file, **arrays), the same archive, but closed even when interrupted.
+
+    numpy leaves its ZipFile open on an exception; it is closed later by the garbage
+    collector, on a file that is gone by then, and prints a traceback after our message.
+    """
+    with zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        for key, value in arrays.items():
+            with archive.open(key + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 def fetch_url(url):
@@ -132,11 +248,29 @@ def fetch_url(url):
     return b"".join(chunks)
 
 
-def download(name, cache_dir, checksums, mirrors=MIRRORS, fetch=fetch_url):
-    """Return the path of name in cache_dir, fetching it from the first mirror that works."""
+def fetch_reason(error):
+    """Why a download failed, in a few words (no URL, no errno numbers)."""
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        reason = error.reason
+        return os_reason(reason) if isinstance(reason, OSError) else str(reason)
+    if isinstance(error, PrepError):
+        return "checksum mismatch" if str(error).startswith("checksum mismatch") else str(error)
+    if isinstance(error, OSError):
+        return os_reason(error)
+    return str(error) or type(error).__name__
+
+
+def download(name, cache_dir, checksums, mirrors=None, fetch=None):
+    """Return the path of name in cache_dir, fetching it from the first mirror that works.
+
+    mirrors and fetch default to MIRRORS and fetch_url.
+    """
+    mirrors, fetch = mirrors or MIRRORS, fetch or fetch_url
     path = Path(cache_dir) / name
     if path.exists():
-        with contextlib.suppress(PrepError):
+        with contextlib.suppress(PrepError, OSError):
             verify(name, path.read_bytes(), checksums)
             return path
     reasons = []
@@ -147,28 +281,47 @@ def download(name, cache_dir, checksums, mirrors=MIRRORS, fetch=fetch_url):
             verify(name, data, checksums)
             break
         except (OSError, http.client.HTTPException, PrepError) as e:
-            reasons.append(f"{url}: {e}")
+            host = urllib.parse.urlsplit(mirror).netloc or mirror
+            reasons.append((host, fetch_reason(e)))
     else:
-        raise PrepError(f"could not download {name}: " + "; ".join(reasons))
-    try:
-        write_atomic(path, lambda f: f.write(data))
-    except OSError as e:
-        raise PrepError(f"cannot write {path}: {e}") from e
+        if len({reason for _, reason in reasons}) == 1:
+            why = f"all {len(reasons)} mirrors failed ({reasons[0][1]})"
+        else:
+            why = "; ".join(f"{host}: {reason}" for host, reason in reasons)
+        raise PrepError(f"could not download {name}: {why}; {OFFLINE_HINT}")
+    write_atomic(path, lambda f: f.write(data))
     return path
 
 
-def locate(source_dir, base):
-    """Return the path of base (.gz preferred, else uncompressed) in source_dir."""
-    for name in (base + ".gz", base):
-        path = Path(source_dir) / name
-        if path.is_file():
-            return path
-    raise PrepError(f"missing {base}.gz (or uncompressed {base}) in {source_dir}")
+def read_local(source_dir, base, checksums, warn=warn):
+    """(path, SHA-256, uncompressed bytes) of base in source_dir: the .gz, else uncompressed.
+
+    A .gz that fails its check gives way, with a warning, to a good uncompressed
+    file beside it.
+    """
+    paths = [Path(source_dir) / name for name in (base + ".gz", base)]
+    paths = [path for path in paths if path.is_file()]
+    if not paths:
+        raise PrepError(f"missing {base}.gz (or uncompressed {base}) in {source_dir}")
+    errors = []
+    for path in paths:
+        try:
+            digest, data = read_idx_bytes(path, checksums)
+        except PrepError as e:
+            errors.append(str(e))
+            continue
+        if errors:
+            warn(f"{errors[0]}; using {path.name} instead")
+        return path, digest, data
+    raise PrepError("; ".join(errors))
 
 
 def read_idx_bytes(path, checksums):
     """Verify a source file and return (its SHA-256, its uncompressed bytes)."""
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise PrepError(f"cannot read {path}: {os_reason(e)}") from e
     digest = verify(path.name, data, checksums)
     if path.suffix == ".gz":
         try:
@@ -200,14 +353,12 @@ def parse_idx(name, data, magic):
     return np.frombuffer(data, np.uint8, count=size, offset=header).reshape(shape)
 
 
-def load_pair(images_path, labels_path, count, checksums):
-    """Read one image file and its label file; return (X, y, sha256 sums)."""
-    sums = {}
-    arrays = []
-    for path, magic in ((images_path, IMAGE_MAGIC), (labels_path, LABEL_MAGIC)):
-        sums[path.name], data = read_idx_bytes(path, checksums)
-        arrays.append(parse_idx(path.name, data, magic))
-    images, labels = arrays
+def load_pair(images, labels, count):
+    """One image file and its label file, each (path, SHA-256, bytes); return (X, y, sums)."""
+    (images_path, images_sum, images_data), (labels_path, labels_sum, labels_data) = images, labels
+    sums = {images_path.name: images_sum, labels_path.name: labels_sum}
+    images = parse_idx(images_path.name, images_data, IMAGE_MAGIC)
+    labels = parse_idx(labels_path.name, labels_data, LABEL_MAGIC)
     if len(images) != len(labels):
         raise PrepError(
             f"{images_path.name} has {len(images)} images "
@@ -247,32 +398,34 @@ def build(
     checksums=SHA256,
     counts=COUNTS,
     cache_dir=CACHE_DIR,
-    mirrors=MIRRORS,
-    fetch=fetch_url,
+    mirrors=None,
+    fetch=None,
+    warn=warn,
 ):
     """Write out_path from the files in source_dir (download them if None).
 
     Returns the metadata written, or None if out_path was already up to date.
+    Warnings (a bad .gz passed over for a good uncompressed file) go to warn.
     """
     out_path = Path(out_path)
+    remove_stale_temps(out_path)
     if not force and is_up_to_date(out_path, checksums, counts):
         return None
+    check_writable(out_path)
     if source_dir is None:
-        paths = {
-            key: download(base + ".gz", cache_dir, checksums, mirrors, fetch)
-            for key, base in FILES.items()
-        }
+        files = {}
+        for key, base in FILES.items():
+            path = download(base + ".gz", cache_dir, checksums, mirrors, fetch)
+            files[key] = (path, *read_idx_bytes(path, checksums))
     elif not Path(source_dir).is_dir():
         raise PrepError(f"source folder {source_dir} does not exist")
     else:
-        paths = {key: locate(source_dir, base) for key, base in FILES.items()}
+        files = {key: read_local(source_dir, base, checksums, warn) for key, base in FILES.items()}
 
     n_train, n_valid = counts["train"], counts["valid"]
-    x, y, train_sums = load_pair(
-        paths["train_images"], paths["train_labels"], n_train + n_valid, checksums
-    )
+    x, y, train_sums = load_pair(files["train_images"], files["train_labels"], n_train + n_valid)
     x_test, y_test, test_sums = load_pair(
-        paths["test_images"], paths["test_labels"], counts["test"], checksums
+        files["test_images"], files["test_labels"], counts["test"]
     )
     meta = {
         "sha256": {**train_sums, **test_sums},
@@ -294,11 +447,31 @@ def build(
         "y_test": y_test,
         "meta": np.array(json.dumps(meta)),
     }
-    try:
-        write_atomic(out_path, lambda f: np.savez_compressed(f, **arrays))
-    except OSError as e:
-        raise PrepError(f"cannot write {out_path}: {e}") from e
+    write_atomic(out_path, lambda f: save_npz(f, arrays))
     return meta
+
+
+@contextlib.contextmanager
+def terminate_as_exception(signums=(signal.SIGTERM, signal.SIGHUP)):
+    """Make these signals raise Terminated, so that cleanup runs, where nothing else handles them.
+
+    A handler someone else installed (a caller of main) is left alone; ours are
+    undone on the way out.
+    """
+
+    def handler(signum, frame):
+        raise Terminated(signum)
+
+    previous = {}
+    for signum in signums:
+        with contextlib.suppress(ValueError, OSError):  # not the main thread
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def main(argv=None):
@@ -333,20 +506,29 @@ def main(argv=None):
 
     source = args.source or os.environ.get("MNIST_SOURCE") or None
     try:
-        meta = build(
-            source,
-            args.out,
-            force=args.force,
-            checksums=SHA256,
-            counts=COUNTS,
-            cache_dir=args.cache,
-        )
-    except (PrepError, OSError) as e:
+        with terminate_as_exception():
+            meta = build(
+                source,
+                args.out,
+                force=args.force,
+                checksums=SHA256,
+                counts=COUNTS,
+                cache_dir=args.cache,
+            )
+    except PrepError as e:
         print(f"mnist_prep: error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:
+        where = f": {e.filename}" if e.filename else ""
+        print(f"mnist_prep: error: {os_reason(e)}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("mnist_prep: error: interrupted, nothing written", file=sys.stderr)
+        print(f"mnist_prep: error: interrupted, {args.out} left unchanged", file=sys.stderr)
         return 130
+    except Terminated as e:
+        name = signal.Signals(e.signum).name
+        print(f"mnist_prep: error: stopped by {name}, {args.out} left unchanged", file=sys.stderr)
+        return 128 + e.signum
     if meta is None:
         print(f"{args.out} is up to date (use --force to rebuild)")
     else:

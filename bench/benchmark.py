@@ -19,6 +19,9 @@ run at all (floatX, device, blas.ldflags) and leaves the rest at Theano's
 defaults, and anything else is THEANO_FLAGS applied on top of ``tuned``.
 
     .venv/bin/python bench/benchmark.py --lock /tmp/vae-cpu.lock
+
+Before timing anything it checks its inputs (``mnist.npz``, ``--out``, ``--lock``,
+the options) and stops on the first problem with one line and exit status 1.
 """
 
 import argparse
@@ -36,6 +39,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -52,6 +57,8 @@ BATCH = 64
 NUM_BATCHES = 50_000 // BATCH  # 781, the notebook's num_batch_train
 # (inputs, outputs) of the notebook's seven DenseLayers: enc1, enc2, mu, logvar, dec1, dec2, out.
 LAYERS = [(n_in, n_out) for _, n_in, n_out in twin_numpy.LAYERS]
+TRAIN_ROWS = 50_000  # the notebook's x_train: the first 50,000 rows of X_train
+DATA = REPO / "mnist.npz"
 BASE_SETTINGS = [("global", "floatX"), ("global", "device"), ("blas", "ldflags")]
 THEANO_SETTINGS = ["floatX", "blas__ldflags", "gcc__cxxflags", "linker", "allow_gc", "openmp"]
 
@@ -80,10 +87,88 @@ def epoch_gflop():
     return sum(2 * m * k * n for m, k, n in gemm_shapes()) * NUM_BATCHES / 1e9
 
 
-def training_data():
+def training_data(path=DATA):
     """The notebook's x_train: a Bernoulli sample of MNIST's first 50,000 training images."""
-    images = np.load(REPO / "mnist.npz")["X_train"][:50_000]
+    images = np.load(path)["X_train"][:TRAIN_ROWS]
     return np.random.RandomState(SEED).binomial(1, images).astype("float32")
+
+
+class InputError(Exception):
+    """An input the benchmark cannot run with, as one line."""
+
+
+def check_data(path):
+    """Raise InputError unless path holds the X_train training_data needs.
+
+    That is: an .npz archive whose X_train is float32, at least TRAIN_ROWS rows of
+    784 pixels, every value a probability (the Bernoulli sample draws from them).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(
+            f"no {path}; build it with `.venv/bin/python mnist_prep.py` "
+            "(offline: MNIST_SOURCE=DIR), or pass --data"
+        )
+    try:
+        archive = np.load(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise InputError(f"{path} is not a readable .npz archive ({error})") from error
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise InputError(f"{path} is a single array, not an .npz archive with X_train")
+    with archive:
+        if "X_train" not in archive.files:
+            raise InputError(f"{path} has no X_train array (it has {', '.join(archive.files)})")
+        try:
+            x = archive["X_train"]
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+            raise InputError(f"{path}: X_train cannot be read ({error})") from error
+    if x.dtype != np.float32 or x.ndim != 2 or x.shape[0] < TRAIN_ROWS or x.shape[1] != 784:
+        raise InputError(
+            f"{path}: X_train is {x.dtype} of shape {x.shape}; expected float32 "
+            f"with at least {TRAIN_ROWS} rows of 784"
+        )
+    x = x[:TRAIN_ROWS]
+    if not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
+        raise InputError(
+            f"{path}: X_train has values outside [0, 1] (min {np.nanmin(x)}, max {np.nanmax(x)})"
+        )
+
+
+def check_out(folder):
+    """Create the results folder now, so that a run is not lost at its end; else InputError."""
+    folder = Path(folder)
+    for path in [folder, *folder.parents]:
+        if path.exists():  # the nearest existing one
+            if not path.is_dir():
+                raise InputError(
+                    f"cannot write results to {folder}: {path} is a file, not a folder"
+                )
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise InputError(f"cannot write results to {folder}: {error.strerror or error}") from error
+
+
+def check_inputs(args, configs):
+    """Raise InputError, one line, for the first input the run would die on later."""
+    if args.epochs < 1:
+        raise InputError(f"--epochs must be at least 1 (got {args.epochs})")
+    if args.threads < 1:
+        raise InputError(f"--threads must be at least 1 (got {args.threads})")
+    if not all(configs) or len(set(configs)) != len(configs):
+        # an empty one would run as a second "tuned"; a repeated one overwrites the first's results
+        raise InputError(f"--configs/--flags: empty or repeated Theano config in {configs}")
+    check_data(args.data)
+    check_out(args.out)
+    if args.lock:
+        try:
+            with open(args.lock, "a"):
+                pass
+        except OSError as error:
+            raise InputError(f"cannot open the lock file {args.lock} ({error.strerror})") from error
 
 
 def epoch_loop(train, x_train):
@@ -105,7 +190,7 @@ def notebook_f_train():
     return namespace["f_train"], info
 
 
-def serve(kind, threads):
+def serve(kind, threads, data=DATA):
     """Worker: build one framework's step, then run an epoch per line read from stdin."""
     if kind == "theano":
         train, info = notebook_f_train()
@@ -120,7 +205,7 @@ def serve(kind, threads):
     else:
         train = twin_numpy.make_train_step(SEED)
         info = {"numpy": np.__version__}
-    x_train = training_data()
+    x_train = training_data(data)
     start = time.perf_counter()
     epoch_loop(train, x_train)
     info["warmup_seconds"] = time.perf_counter() - start
@@ -131,10 +216,10 @@ def serve(kind, threads):
         print(json.dumps({"seconds": time.perf_counter() - start, "LL": ll}), flush=True)
 
 
-def profile_epoch(path):
+def profile_epoch(path, data=DATA):
     """Worker: one epoch of the notebook's f_train under Theano's profiler, saved as text."""
     train, _ = notebook_f_train()
-    epoch_loop(train, training_data())
+    epoch_loop(train, training_data(data))
     with open(path, "w") as handle:
         train.profile.summary(file=handle, n_apply_to_print=30)
     print(json.dumps({"profile": path}))
@@ -237,10 +322,10 @@ def compile_times(env, scratch, lock):
 class Worker:
     """A long-lived epoch-serving subprocess of one framework (or Theano config)."""
 
-    def __init__(self, name, kind, env, threads, log):
+    def __init__(self, name, kind, env, threads, log, data=DATA):
         self.name, self.log, self.seconds, self.lls = name, log, [], []
         command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind]
-        command += ["--threads", str(threads)]
+        command += ["--threads", str(threads), "--data", str(data)]
         with open(log, "w") as stderr:
             self.process = subprocess.Popen(
                 command,
@@ -337,6 +422,9 @@ def main():
     )
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads per framework")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
+    parser.add_argument(
+        "--data", type=Path, default=DATA, help="the notebook's mnist.npz (default: %(default)s)"
+    )
     parser.add_argument("--lock", help="flock this file around each measurement")
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time runs")
     parser.add_argument("--profile", action="store_true", help="save a Theano profile per config")
@@ -349,14 +437,19 @@ def main():
     if args.worker == "gemm":
         return measure_gemm()
     if args.worker == "profile":
-        return profile_epoch(args.profile_to)
+        return profile_epoch(args.profile_to, args.data)
     if args.worker:
-        return serve(args.worker, args.threads)
+        return serve(args.worker, args.threads, args.data)
 
+    configs = args.configs.split(",") + args.flags
+    try:
+        check_inputs(args, configs)
+    except InputError as error:
+        print(f"benchmark: error: {error}", file=sys.stderr)
+        return 1
     env = dict(os.environ)
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[name] = str(args.threads)
-    configs = args.configs.split(",") + args.flags
     scratch = tempfile.mkdtemp(prefix="vae-bench-")
     results = {
         "epochs": args.epochs,
@@ -403,7 +496,7 @@ def main():
         print(f"starting {name} ...", flush=True)
         log = Path(scratch, f"worker{number}.log")
         with cpu_lock(args.lock):
-            started.append(Worker(name, kind, worker_env, args.threads, log))
+            started.append(Worker(name, kind, worker_env, args.threads, log, args.data))
     for turn in range(args.epochs):
         for worker in started:
             with cpu_lock(args.lock):
@@ -436,7 +529,10 @@ def main():
             )
             path = args.out / f"profile_{config.replace('=', '-').replace(',', '_')}.txt"
             with cpu_lock(args.lock):
-                run_worker(["--worker", "profile", "--profile-to", str(path)], profile_env)
+                run_worker(
+                    ["--worker", "profile", "--profile-to", str(path), "--data", str(args.data)],
+                    profile_env,
+                )
     shutil.rmtree(scratch)
 
     return 0

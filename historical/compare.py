@@ -20,7 +20,10 @@ epochs get a verdict for the eye only.
 
 Writes ``comparison.md`` and ``comparison.png`` into the run folder (or DIR),
 prints the table, and exits 1 with a one-line message when a gated number is
-outside the band or the run's metrics.json is missing, failed or garbled.
+outside the band or the run's metrics.json is missing, failed or garbled. A
+report it cannot write (a read-only run folder) costs one line on stderr, not
+the verdict. Numbers are shown as the notebook prints them, to one decimal
+(nan and inf as such).
 """
 
 import argparse
@@ -61,6 +64,46 @@ class BadRun(Exception):
     """The run cannot be compared: no metrics, a failed run, or numbers missing."""
 
 
+def is_number(value):
+    """A JSON number that is a float (nan and inf included), not a bool."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except OverflowError:  # an integer with hundreds of digits
+        return False
+    return True
+
+
+def shown(value):
+    """A JSON value as a short phrase for an error message."""
+    text = "null" if value is None else json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def fmt(x, sign=False):
+    """A number as the notebook prints it: one decimal, nan and inf as such.
+
+    Beyond a million (a diverged run) it is shown as -1.0e+30, not 31 digits.
+    """
+    if math.isnan(x):
+        return "nan"
+    if math.isfinite(x) and abs(x) >= 1e6:
+        return f"{x:+.1e}" if sign else f"{x:.1e}"
+    return f"{x:+.1f}" if sign else f"{x:.1f}"
+
+
+def check_epochs(epochs, where):
+    """Raise BadRun unless every epoch entry is an object with a number for each field."""
+    for e, entry in enumerate(epochs):
+        if not isinstance(entry, dict):
+            raise BadRun(f"{where}: epoch {e} is {shown(entry)}, not an object of six numbers")
+        for name in band.EPOCH_NAMES:
+            if not is_number(entry.get(name)):
+                got = shown(entry[name]) if name in entry else "missing"
+                raise BadRun(f"{where}: epoch {e} has no number for {name} ({got})")
+
+
 def load_run(folder):
     """The run's metrics.json, checked to hold a finished run with every number we compare."""
     path = Path(folder) / "metrics.json"
@@ -68,22 +111,27 @@ def load_run(folder):
         raise BadRun(f"no metrics.json in {folder}")
     try:
         metrics = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise BadRun(f"cannot read {path}: {error.strerror or error}") from error
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise BadRun(f"{path} is not valid JSON ({error})") from error
     if not isinstance(metrics, dict):
         raise BadRun(f"{path} does not hold a metrics object")
-    if metrics.get("status") != "ok":
-        failure = metrics.get("failure") or {}
-        where = f" at cell {failure['cell']}" if failure.get("cell") else ""
-        raise BadRun(f"the run failed{where}: {failure.get('error', 'status not ok')}")
+    status = metrics.get("status")
+    if status == "failed":
+        failure = metrics.get("failure")
+        failure = failure if isinstance(failure, dict) else {"error": failure}
+        where = f" at cell {failure['cell']}" if failure.get("cell") is not None else ""
+        raise BadRun(f"the run failed{where}: {failure.get('error') or 'no error recorded'}")
+    if status != "ok":
+        raise BadRun(f"{path} has status {shown(status) if 'status' in metrics else 'missing'}")
     forward = metrics.get("forward_pass")
-    if not (isinstance(forward, list) and len(forward) == 3) or not all(
-        isinstance(v, int | float) for v in forward
-    ):
-        raise BadRun(f"{path} has no forward pass [LL, logpx, KL]")
+    if not (isinstance(forward, list) and len(forward) == 3) or not all(map(is_number, forward)):
+        raise BadRun(f"{path} has no forward pass [LL, logpx, KL] (got {shown(forward)})")
     epochs = metrics.get("epochs")
     if not isinstance(epochs, list) or not epochs:
         raise BadRun(f"{path} has no epoch lines")
+    check_epochs(epochs, path)
     return metrics
 
 
@@ -98,11 +146,10 @@ def verdicts(metrics, reference, k):
         (f"forward {name}", metrics["forward_pass"][i], reference["forward_pass"][name], True)
         for i, name in enumerate(band.FORWARD_NAMES)
     ]
+    check_epochs(metrics["epochs"], "the run")
     last = len(reference["epochs"]) - 1
     for e, (ours, theirs) in enumerate(zip(metrics["epochs"], reference["epochs"], strict=True)):
         for name in band.EPOCH_NAMES:
-            if not isinstance(ours.get(name), int | float):
-                raise BadRun(f"epoch {e} of the run has no number for {name}")
             pairs.append((f"epoch {e} {name}", ours[name], theirs[name], e == last))
     limit = prediction_limit(k, reference["n"])
     rows = []
@@ -123,17 +170,29 @@ def outside(rows):
     return [row for row in rows if row.gated and not row.inside]
 
 
+def how_far(row):
+    """How far off the band a row is, in words: "+4.2 sd off", or "not a number"."""
+    return "not a number" if math.isnan(row.off) else f"{fmt(row.off, sign=True)} sd off"
+
+
+def worst(rows):
+    """The row furthest off the band, a nan before any number."""
+    return max(
+        rows, key=lambda row: (math.isnan(row.off), 0 if math.isnan(row.off) else abs(row.off))
+    )
+
+
 def table(rows):
     lines = [
         "| number | run | band mean ± sd | off (sd) | verdict |",
         "|---|---:|---:|---:|---|",
     ]
     for row in rows:
-        verdict = "inside" if row.inside else f"{row.off:+.1f} sd off"
+        verdict = "inside" if row.inside else how_far(row)
         verdict += "" if row.gated else " (not gated)"
         lines.append(
-            f"| {row.label} | {row.value:.1f} | {row.mean:.1f} ± {row.sd:.2f} | "
-            f"{row.off:+.1f} | {verdict} |"
+            f"| {row.label} | {fmt(row.value)} | {fmt(row.mean)} ± {row.sd:.2f} | "
+            f"{fmt(row.off, sign=True)} | {verdict} |"
         )
     return "\n".join(lines)
 
@@ -146,10 +205,10 @@ def historical_table(metrics, reference):
     ]
     for i, name in enumerate(band.FORWARD_NAMES):
         spread = reference["forward_pass"][name]
+        ours = metrics["forward_pass"][i]
         lines.append(
-            f"| forward {name} | {metrics['forward_pass'][i]:.1f} | {forward[name]:.1f} | "
-            f"{metrics['forward_pass'][i] - forward[name]:+.1f} | "
-            f"{spread['mean']:.1f} ± {spread['sd']:.2f} |"
+            f"| forward {name} | {fmt(ours)} | {fmt(forward[name])} | "
+            f"{fmt(ours - forward[name], sign=True)} | {fmt(spread['mean'])} ± {spread['sd']:.2f} |"
         )
     return "\n".join(lines), forward["caveat"]
 
@@ -187,13 +246,16 @@ def report(folder, metrics, reference, rows, k):
     failed = outside(rows)
     historical, caveat = historical_table(metrics, reference)
     gated = sum(row.gated for row in rows)
-    env, versions, box = metrics.get("environment", {}), reference["versions"], reference["machine"]
+    env, versions, box = metrics.get("environment"), reference["versions"], reference["machine"]
+    env = env if isinstance(env, dict) else {}
+    wall = metrics.get("wall_seconds")
+    wall = fmt(wall) if is_number(wall) else shown(wall)
     return f"""# Run {Path(folder).name} against the reference band
 
 Verdict: **{"FAIL" if failed else "PASS"}**: {len(failed)} of {gated} gated numbers outside \
 ±{k:.1f} sd of the band.
 
-- run: seed {metrics.get("seed")}, {metrics.get("wall_seconds")} s, Python {env.get("python")}, \
+- run: seed {metrics.get("seed")}, {wall} s, Python {env.get("python")}, \
 Theano {env.get("theano")}, Lasagne {env.get("lasagne")}, numpy {env.get("numpy")}
 - band: N = {reference["n"]} runs of the unchanged notebook, seeds {reference["seeds"]}, \
 {reference["date"]}, Python {versions["python"]}, Theano {versions["theano"]}, \
@@ -218,6 +280,16 @@ training log is a continuation of a longer run and is not comparable with a
 """
 
 
+def why_unwritable(folder, error):
+    """The reason a report could not be written into folder, in a few words."""
+    for path in [folder, *folder.parents]:
+        if path.exists():  # the nearest existing one
+            if not path.is_dir():
+                return f"{path} is a file, not a folder"
+            break
+    return error.strerror or str(error)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="a run folder holding metrics.json")
@@ -232,7 +304,11 @@ def main(argv=None):
             f"compare: no band file {args.band}; make one with historical/band.py", file=sys.stderr
         )
         return 1
-    reference = json.loads(args.band.read_text(encoding="utf-8"))
+    try:
+        reference = json.loads(args.band.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        print(f"compare: cannot read the band file {args.band} ({error})", file=sys.stderr)
+        return 1
     try:
         metrics = load_run(args.run)
         rows = verdicts(metrics, reference, args.k)
@@ -240,21 +316,30 @@ def main(argv=None):
         print(f"compare: {error}", file=sys.stderr)
         return 1
     out = args.out or args.run
-    out.mkdir(parents=True, exist_ok=True)
     limit = prediction_limit(args.k, reference["n"])
-    (out / "comparison.md").write_text(report(args.run, metrics, reference, rows, limit))
-    plot(metrics, reference, limit, out / "comparison.png")
     print(table(rows))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "comparison.md").write_text(report(args.run, metrics, reference, rows, limit))
+        plot(metrics, reference, limit, out / "comparison.png")
+        see = f"; see {out / 'comparison.md'}"
+    except OSError as error:
+        print(
+            f"compare: could not write the report into {out} ({why_unwritable(out, error)}); "
+            "pass --out DIR to write it elsewhere",
+            file=sys.stderr,
+        )
+        see = ""
     failed = outside(rows)
     if failed:
-        worst = max(failed, key=lambda row: abs(row.off))
+        far = worst(failed)
         print(
             f"compare: FAIL: {len(failed)} gated number(s) outside ±{limit:.1f} sd of the band "
-            f"(worst: {worst.label}, {worst.off:+.1f} sd); see {out / 'comparison.md'}",
+            f"(worst: {far.label}, {how_far(far)}){see}",
             file=sys.stderr,
         )
         return 1
-    print(f"compare: PASS: every gated number inside ±{limit:.1f} sd; see {out / 'comparison.md'}")
+    print(f"compare: PASS: every gated number inside ±{limit:.1f} sd{see}")
     return 0
 
 

@@ -4,8 +4,15 @@ Fast: no notebook runs. compare.py is fed metrics files made from the committed
 band; band.py's arithmetic is checked on synthetic metrics.
 """
 
+import contextlib
 import json
+import math
+import os
+import re
+import shutil
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,6 +124,252 @@ def test_compare_rejects_a_bad_run(tmp_path, capsys, content, message):
     assert message in error
     assert "\n" not in error
     assert not (folder / "comparison.md").exists()
+
+
+def with_change(change):
+    """The band-means run with change(metrics) applied."""
+    metrics = metrics_at_means(reference())
+    change(metrics)
+    return metrics
+
+
+def set_epoch(e, value):
+    return lambda metrics: metrics["epochs"].__setitem__(e, value)
+
+
+def set_field(e, name, value):
+    return lambda metrics: metrics["epochs"][e].__setitem__(name, value)
+
+
+def drop_field(e, name):
+    return lambda metrics: metrics["epochs"][e].pop(name)
+
+
+def set_key(key, value):
+    return lambda metrics: metrics.__setitem__(key, value)
+
+
+MALFORMED = {
+    "null epoch": (set_epoch(3, None), "epoch 3 is null, not an object of six numbers"),
+    "epoch a list": (
+        set_epoch(0, [1, 2, 3, 4, 5, 6]),
+        "epoch 0 is [1, 2, 3, 4, 5, 6], not an object of six numbers",
+    ),
+    "epoch a string": (
+        set_epoch(9, "Epoch 9 Train: LL: -103.4"),
+        'epoch 9 is "Epoch 9 Train: LL: -103.4", not an object of six numbers',
+    ),
+    "missing field": (drop_field(9, "valid_KL"), "epoch 9 has no number for valid_KL (missing)"),
+    "null field": (set_field(2, "train_LL", None), "epoch 2 has no number for train_LL (null)"),
+    "string field": (
+        set_field(9, "train_KL", "26.6"),
+        'epoch 9 has no number for train_KL ("26.6")',
+    ),
+    "bool field": (set_field(5, "train_LL", True), "epoch 5 has no number for train_LL (true)"),
+    "nested field": (
+        set_field(9, "valid_LL", {"value": -104.5}),
+        'epoch 9 has no number for valid_LL ({"value": -104.5})',
+    ),
+    "huge integer": (
+        set_field(9, "valid_LL", 10**400),
+        "epoch 9 has no number for valid_LL (" + "1" + "0" * 36 + "...)",
+    ),
+    "bool forward pass": (
+        set_key("forward_pass", [True, -555.0, 8.8]),
+        "has no forward pass [LL, logpx, KL] (got [true, -555.0, 8.8])",
+    ),
+    "forward pass of two": (
+        set_key("forward_pass", [-564.0, -555.0]),
+        "has no forward pass [LL, logpx, KL] (got [-564.0, -555.0])",
+    ),
+    "epochs an object": (set_key("epochs", {"0": {}}), "has no epoch lines"),
+    "no status": (lambda metrics: metrics.pop("status"), "has status missing"),
+    "odd status": (set_key("status", "running"), 'has status "running"'),
+    "failure a string": (
+        lambda metrics: metrics.update(status="failed", failure="kernel died"),
+        "compare: the run failed: kernel died",
+    ),
+    "failure null": (
+        lambda metrics: metrics.update(status="failed", failure=None),
+        "compare: the run failed: no error recorded",
+    ),
+    "failure at cell 0": (
+        lambda metrics: metrics.update(status="failed", failure={"cell": 0, "error": "E"}),
+        "compare: the run failed at cell 0: E",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_record_is_one_line_not_a_traceback(tmp_path, capsys, case):
+    change, message = MALFORMED[case]
+    folder = run_folder(tmp_path, with_change(change))
+    assert compare.main([str(folder)]) == 1
+    captured = capsys.readouterr()
+    error = captured.err
+    assert message in error
+    assert error.startswith("compare: ") and error.count("\n") == 1
+    assert captured.out == ""
+    assert not (folder / "comparison.md").exists()
+
+
+def test_malformed_epochs_given_straight_to_verdicts_are_refused():
+    metrics = with_change(set_epoch(4, None))
+    with pytest.raises(compare.BadRun, match="^the run: epoch 4 is null, not an object"):
+        compare.verdicts(metrics, reference(), 3)
+
+
+def test_odd_optional_fields_still_give_a_verdict_and_a_report(tmp_path, capsys):
+    metrics = metrics_at_means(reference())
+    metrics.update(environment=None, seed="x", wall_seconds="12 s")
+    folder = run_folder(tmp_path, metrics)
+    assert compare.main([str(folder)]) == 0
+    assert "compare: PASS" in capsys.readouterr().out
+    report = (folder / "comparison.md").read_text()
+    assert '- run: seed x, "12 s" s, Python None' in report
+
+
+@pytest.mark.parametrize(
+    "x, plain, signed",
+    [
+        (-103.44, "-103.4", "-103.4"),
+        (26.65, "26.6", "+26.6"),  # the float is 26.6499...: as the notebook's %0.1f
+        (0, "0.0", "+0.0"),
+        (float("nan"), "nan", "nan"),
+        (float("inf"), "inf", "+inf"),
+        (float("-inf"), "-inf", "-inf"),
+        (-1e30, "-1.0e+30", "-1.0e+30"),
+        (123456.7, "123456.7", "+123456.7"),
+    ],
+)
+def test_numbers_are_shown_to_one_decimal(x, plain, signed):
+    assert compare.fmt(x) == plain
+    assert compare.fmt(x, sign=True) == signed
+    if math.isfinite(x) and abs(x) < 1e6:
+        assert plain == "%0.1f" % x  # noqa: UP031 (the notebook's own format)
+
+
+def test_nan_inf_and_diverged_rows_read_as_such(tmp_path, capsys):
+    band_file = reference()
+    metrics = metrics_at_means(band_file)
+    metrics["forward_pass"][0] = float("inf")
+    metrics["epochs"][9]["train_LL"] = float("nan")
+    metrics["epochs"][9]["valid_KL"] = float("-inf")
+    metrics["epochs"][4]["train_KL"] = 1e30
+    folder = run_folder(tmp_path, metrics)  # json.dumps writes NaN and Infinity, as run_notebook
+    assert compare.main([str(folder)]) == 1
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+
+    def row(label):
+        (line,) = [line for line in lines if line.startswith(f"| {label} |")]
+        return line
+
+    def band_cell(spread):
+        return f"{spread['mean']:.1f} ± {spread['sd']:.2f}"
+
+    last = band_file["epochs"][9]
+    assert row("forward LL") == (
+        f"| forward LL | inf | {band_cell(band_file['forward_pass']['LL'])} | +inf | +inf sd off |"
+    )
+    assert row("epoch 9 train_LL") == (
+        f"| epoch 9 train_LL | nan | {band_cell(last['train_LL'])} | nan | not a number |"
+    )
+    assert row("epoch 9 valid_KL") == (
+        f"| epoch 9 valid_KL | -inf | {band_cell(last['valid_KL'])} | -inf | -inf sd off |"
+    )
+    assert row("epoch 4 train_KL").startswith("| epoch 4 train_KL | 1.0e+30 | ")
+    assert row("epoch 4 train_KL").endswith(" sd off (not gated) |")
+    for text in (captured.out, captured.err, (folder / "comparison.md").read_text()):
+        assert not re.search(r"\d{8}", text), "a number shown with 8 or more digits"
+    assert captured.err == (
+        "compare: FAIL: 3 gated number(s) outside ±3.7 sd of the band "
+        f"(worst: epoch 9 train_LL, not a number); see {folder / 'comparison.md'}\n"
+    )
+    assert (folder / "comparison.png").stat().st_size > 0
+
+
+def test_unwritable_report_still_gives_the_verdict(tmp_path, capsys, monkeypatch):
+    folder = run_folder(tmp_path, metrics_at_means(reference()))
+    real_write = Path.write_text
+
+    def read_only(path, *args, **kwargs):
+        if path.parent == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", read_only)
+    assert compare.main([str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"compare: could not write the report into {folder} (Permission denied); "
+        "pass --out DIR to write it elsewhere\n"
+    )
+    assert "| epoch 9 train_LL |" in captured.out
+    assert captured.out.endswith("compare: PASS: every gated number inside ±3.7 sd\n")
+
+
+@pytest.mark.parametrize("below", ["", "report"])
+def test_report_below_a_file_is_one_line_and_the_verdict_stands(tmp_path, capsys, below):
+    band_file = reference()
+    metrics = metrics_at_means(band_file)
+    metrics["epochs"][-1]["train_LL"] -= 10 * max(
+        band_file["epochs"][-1]["train_LL"]["sd"], compare.SD_FLOOR
+    )
+    folder = run_folder(tmp_path, metrics)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    out = blocker / below if below else blocker
+    assert compare.main([str(folder), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"compare: could not write the report into {out} ({blocker} is a file, not a folder); "
+        "pass --out DIR to write it elsewhere",
+        "compare: FAIL: 1 gated number(s) outside ±3.7 sd of the band "
+        "(worst: epoch 9 train_LL, -10.0 sd off)",
+    ]
+    assert blocker.read_text() == ""
+
+
+@contextlib.contextmanager
+def read_only(folder):
+    """Make folder unwritable, for root too where chattr +i works; skip where nothing does."""
+    os.chmod(folder, 0o555)
+    immutable = False
+    try:
+        probe = folder / ".probe"
+        try:
+            probe.write_text("")
+        except PermissionError:
+            yield
+            return
+        probe.unlink()
+        chattr = shutil.which("chattr")
+        if chattr is None or subprocess.run([chattr, "+i", str(folder)]).returncode:
+            pytest.skip("cannot make a folder read-only here (root, and no chattr +i)")
+        immutable = True
+        yield
+    finally:
+        if immutable:
+            subprocess.run([shutil.which("chattr"), "-i", str(folder)], check=True)
+        os.chmod(folder, 0o755)
+
+
+def test_read_only_run_folder_subprocess(tmp_path):
+    folder = run_folder(tmp_path, metrics_at_means(reference()))
+    with read_only(folder):
+        done = subprocess.run(
+            [sys.executable, str(REPO / "historical" / "compare.py"), str(folder)],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
+        assert not (folder / "comparison.md").exists()
+    assert done.returncode == 0
+    assert done.stderr.startswith(f"compare: could not write the report into {folder} (")
+    assert done.stderr.endswith("); pass --out DIR to write it elsewhere\n")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stdout.endswith("compare: PASS: every gated number inside ±3.7 sd\n")
 
 
 def test_compare_rejects_a_run_with_fewer_epochs(tmp_path, capsys):

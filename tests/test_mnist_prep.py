@@ -4,9 +4,12 @@ import gzip
 import hashlib
 import json
 import os
+import shutil
+import signal
 import struct
 import subprocess
 import sys
+import time
 import urllib.error
 from pathlib import Path
 
@@ -137,22 +140,39 @@ def test_script_tables_cover_both_forms():
 def test_write_is_atomic(source, tmp_path, monkeypatch):
     src, sums = source
     out = tmp_path / "mnist.npz"
-    real_savez = np.savez_compressed
+    real_save = mnist_prep.save_npz
     during = []
 
-    def savez(file, **arrays):
+    def save(file, arrays):
         during.extend(leftovers(tmp_path))
         assert not out.exists()
-        real_savez(file, **arrays)
+        real_save(file, arrays)
 
-    monkeypatch.setattr(np, "savez_compressed", savez)
+    monkeypatch.setattr(mnist_prep, "save_npz", save)
     build(src, out, sums)
     temp = [name for name in during if name != "src"]
     assert len(temp) == 1
-    assert temp[0].startswith(".mnist.npz.") and temp[0].endswith(".tmp")
+    assert temp[0].startswith(f".mnist.npz.{os.getpid()}.") and temp[0].endswith(".tmp")
     assert leftovers(tmp_path) == ["src"]
     with np.load(out) as data:
         assert data["X_test"].shape == (2, 784)
+
+
+def test_save_npz_writes_what_numpy_writes(tmp_path):
+    arrays = {
+        "X": np.arange(12, dtype=np.float32).reshape(3, 4) / 256,
+        "y": np.array([1, 2, 3], np.int64),
+        "meta": np.array(json.dumps({"a": 1})),
+    }
+    ours, numpys = tmp_path / "ours.npz", tmp_path / "numpy.npz"
+    with open(ours, "wb") as f:
+        mnist_prep.save_npz(f, arrays)
+    np.savez_compressed(numpys, **arrays)
+    with np.load(ours) as a, np.load(numpys) as b:
+        assert a.files == b.files == ["X", "y", "meta"]
+        for key in a.files:
+            assert a[key].dtype == b[key].dtype
+            np.testing.assert_array_equal(a[key], b[key])
 
 
 def test_rerun_is_a_no_op_until_forced(source, tmp_path):
@@ -307,8 +327,78 @@ def test_file_without_a_known_sum(tmp_path):
 def test_gz_preferred_over_uncompressed(source, tmp_path):
     src, sums = source
     (src / "t10k-labels-idx1-ubyte").write_bytes(b"ignored, no sum for it")
-    meta = build(src, tmp_path / "mnist.npz", sums)
+    warnings = []
+    meta = build(src, tmp_path / "mnist.npz", sums, warn=warnings.append)
     assert "t10k-labels-idx1-ubyte.gz" in meta["sha256"]
+    assert warnings == []
+
+
+def gz_and_raw(folder):
+    """Both forms of the four files in folder; their checksum table."""
+    return {**write_source(folder), **write_source(folder, gz=False)}
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (truncated_gzip, "train-images-idx3-ubyte.gz: truncated or corrupt gzip data"),
+        (
+            lambda folder: (folder / "train-images-idx3-ubyte.gz").write_bytes(b"junk"),
+            "checksum mismatch for train-images-idx3-ubyte.gz: expected ",
+        ),
+    ],
+)
+def test_bad_gz_gives_way_to_a_good_uncompressed_file(tmp_path, damage, reason):
+    src = tmp_path / "src"
+    sums = gz_and_raw(src)
+    damage(src)
+    if "truncated" in reason:  # a .gz with a known sum whose gzip stream is cut
+        gz = src / "train-images-idx3-ubyte.gz"
+        sums[gz.name] = hashlib.sha256(gz.read_bytes()).hexdigest()
+    warnings = []
+    meta = build(src, tmp_path / "mnist.npz", sums, warn=warnings.append)
+    assert len(warnings) == 1
+    assert warnings[0].startswith(reason)
+    assert warnings[0].endswith("; using train-images-idx3-ubyte instead")
+    assert "train-images-idx3-ubyte" in meta["sha256"]
+    assert "train-images-idx3-ubyte.gz" not in meta["sha256"]
+    assert "train-labels-idx1-ubyte.gz" in meta["sha256"]
+    with np.load(tmp_path / "mnist.npz") as data:
+        expected = synthetic_arrays()["train-images-idx3-ubyte"].reshape(5, 784)[:3]
+        np.testing.assert_array_equal(data["X_train"] * 256, expected)
+
+
+def test_bad_gz_and_bad_uncompressed_name_both(tmp_path):
+    src = tmp_path / "src"
+    sums = gz_and_raw(src)
+    (src / "t10k-labels-idx1-ubyte.gz").write_bytes(b"junk")
+    (src / "t10k-labels-idx1-ubyte").write_bytes(b"junk too")
+    warnings = []
+    with pytest.raises(mnist_prep.PrepError) as error:
+        build(src, tmp_path / "mnist.npz", sums, warn=warnings.append)
+    message = str(error.value)
+    assert message.startswith("checksum mismatch for t10k-labels-idx1-ubyte.gz: ")
+    assert "; checksum mismatch for t10k-labels-idx1-ubyte: " in message
+    assert "\n" not in message and warnings == []
+    assert not (tmp_path / "mnist.npz").exists()
+
+
+def test_main_warns_once_and_builds_from_the_uncompressed_file(tmp_path, monkeypatch, capsys):
+    src = tmp_path / "src"
+    sums = gz_and_raw(src)
+    real_gz = (src / "t10k-images-idx3-ubyte.gz").read_bytes()
+    (src / "t10k-images-idx3-ubyte.gz").write_bytes(real_gz[:-10])
+    monkeypatch.setattr(mnist_prep, "SHA256", sums)
+    monkeypatch.setattr(mnist_prep, "COUNTS", COUNTS)
+    out = tmp_path / "mnist.npz"
+    assert mnist_prep.main(["--source", str(src), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    got = hashlib.sha256(real_gz[:-10]).hexdigest()
+    assert captured.err == (
+        "mnist_prep: warning: checksum mismatch for t10k-images-idx3-ubyte.gz: expected "
+        f"{sums['t10k-images-idx3-ubyte.gz']}, got {got}; using t10k-images-idx3-ubyte instead\n"
+    )
+    assert captured.out.startswith(f"wrote {out}: 3 train, 2 valid, 2 test images")
 
 
 def test_missing_source_folder(tmp_path):
@@ -316,26 +406,64 @@ def test_missing_source_folder(tmp_path):
         build(tmp_path / "nowhere", tmp_path / "mnist.npz", {})
 
 
-def test_unwritable_output_folder(source, tmp_path):
+@pytest.mark.parametrize("below", ["mnist.npz", "deeper/mnist.npz"])
+def test_output_below_a_file(source, tmp_path, below):
     src, sums = source
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    out = blocker / "mnist.npz"
-    with pytest.raises(mnist_prep.PrepError, match=f"cannot write {out}: "):
+    out = blocker / below
+    with pytest.raises(mnist_prep.PrepError) as error:
         build(src, out, sums)
+    assert str(error.value) == f"cannot write {out}: {blocker} is a file, not a folder"
     assert blocker.read_text() == "not a folder"
     assert leftovers(tmp_path) == ["a-file", "src"]
+
+
+def test_output_that_is_a_folder(source, tmp_path):
+    src, sums = source
+    out = tmp_path / "mnist.npz"
+    out.mkdir()
+    with pytest.raises(mnist_prep.PrepError) as error:
+        build(src, out, sums)
+    assert str(error.value) == f"cannot write {out}: it is a folder"
+    assert list(out.iterdir()) == []
+
+
+def test_main_output_below_a_file_is_one_clear_line(cli, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    out = blocker / "mnist.npz"
+    assert mnist_prep.main(["--source", str(cli), "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"mnist_prep: error: cannot write {out}: {blocker} is a file, not a folder\n"
+    )
+    assert "Errno" not in captured.err and captured.out == ""
+
+
+def test_a_write_error_is_one_line_without_errno(source, tmp_path, monkeypatch):
+    src, sums = source
+    out = tmp_path / "mnist.npz"
+
+    def full_disk(file, arrays):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mnist_prep, "save_npz", full_disk)
+    with pytest.raises(mnist_prep.PrepError) as error:
+        build(src, out, sums)
+    assert str(error.value) == f"cannot write {out}: No space left on device"
+    assert leftovers(tmp_path) == ["src"] and not out.exists()
 
 
 def test_interrupted_write_leaves_nothing(source, tmp_path, monkeypatch):
     src, sums = source
     out = tmp_path / "out" / "mnist.npz"
 
-    def savez(file, **arrays):
+    def save(file, arrays):
         file.write(b"PK\x03\x04 half an archive")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "savez_compressed", savez)
+    monkeypatch.setattr(mnist_prep, "save_npz", save)
     with pytest.raises(KeyboardInterrupt):
         build(src, out, sums)
     assert list(out.parent.iterdir()) == []
@@ -347,11 +475,11 @@ def test_interrupted_rebuild_keeps_the_old_file(source, tmp_path, monkeypatch):
     build(src, out, sums)
     old = out.read_bytes()
 
-    def savez(file, **arrays):
+    def save(file, arrays):
         file.write(b"partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "savez_compressed", savez)
+    monkeypatch.setattr(mnist_prep, "save_npz", save)
     with pytest.raises(KeyboardInterrupt):
         build(src, out, sums, force=True)
     assert out.read_bytes() == old
@@ -409,13 +537,13 @@ def test_main_error_is_one_line(cli, tmp_path, capsys):
 
 
 def test_main_interrupted(cli, tmp_path, monkeypatch, capsys):
-    def savez(file, **arrays):
+    def save(file, arrays):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(np, "savez_compressed", savez)
+    monkeypatch.setattr(mnist_prep, "save_npz", save)
     out = tmp_path / "mnist.npz"
     assert mnist_prep.main(["--source", str(cli), "--out", str(out)]) == 130
-    assert capsys.readouterr().err == "mnist_prep: error: interrupted, nothing written\n"
+    assert capsys.readouterr().err == f"mnist_prep: error: interrupted, {out} left unchanged\n"
     assert leftovers(tmp_path) == ["src"]
 
 
@@ -486,12 +614,33 @@ def test_download_failure_names_every_mirror(source, tmp_path):
     fetch = serve(src, calls, corrupt=("http://bad/",))
     with pytest.raises(mnist_prep.PrepError) as error:
         build(None, out, sums, cache_dir=tmp_path / "cache", mirrors=mirrors, fetch=fetch)
-    message = str(error.value)
-    assert message.startswith("could not download train-images-idx3-ubyte.gz: ")
-    assert "http://down/train-images-idx3-ubyte.gz: <urlopen error connection refused>" in message
-    assert "http://bad/train-images-idx3-ubyte.gz: checksum mismatch" in message
+    assert str(error.value) == (
+        "could not download train-images-idx3-ubyte.gz: down: connection refused; "
+        "bad: checksum mismatch; " + mnist_prep.OFFLINE_HINT
+    )
     assert not out.exists()
     assert list((tmp_path / "cache").glob("*")) == []
+
+
+def test_offline_is_one_short_line_naming_the_source_options(cli, tmp_path, monkeypatch, capsys):
+    """Real lookups of names that never resolve (.invalid), online or offline."""
+    mirrors = ("https://mnist-one.invalid/", "https://mnist-two.invalid/")
+    monkeypatch.setattr(mnist_prep, "MIRRORS", mirrors)
+    out = tmp_path / "mnist.npz"
+    assert mnist_prep.main(["--out", str(out), "--cache", str(tmp_path / "cache")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err
+    assert err.startswith(
+        "mnist_prep: error: could not download train-images-idx3-ubyte.gz: all 2 mirrors failed ("
+    )
+    assert err.endswith(
+        "); offline, set MNIST_SOURCE=DIR or pass --source DIR, DIR holding the four MNIST "
+        "files (.gz or uncompressed)\n"
+    )
+    assert err.count("\n") == 1 and len(err) < 250
+    assert "Errno" not in err and "urlopen" not in err
+    assert not out.exists()
 
 
 def test_fetch_url_reads_a_local_mirror(source, capsys):
@@ -500,6 +649,140 @@ def test_fetch_url_reads_a_local_mirror(source, capsys):
     data = mnist_prep.fetch_url(url)
     assert hashlib.sha256(data).hexdigest() == sums["train-labels-idx1-ubyte.gz"]
     assert "train-labels-idx1-ubyte.gz [" in capsys.readouterr().err
+
+
+def dead_pid():
+    """The PID of a process that has exited."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    pid = int(done.stdout)
+    assert not mnist_prep.pid_alive(pid)
+    return pid
+
+
+def test_stale_temps_are_removed_live_ones_kept(source, tmp_path):
+    src, sums = source
+    out = tmp_path / "mnist.npz"
+    dead, live = f".mnist.npz.{dead_pid()}.k2j4h5x1.tmp", f".mnist.npz.{os.getpid()}.a8c0ffee.tmp"
+    old_style, fresh_old_style = ".mnist.npz.abcdefgh.tmp", ".mnist.npz.zyxwvuts.tmp"
+    other = ".other.npz.1.tmp"
+    for name in (dead, live, old_style, fresh_old_style, other):
+        (tmp_path / name).write_bytes(b"partial")
+    an_hour_ago = time.time() - mnist_prep.STALE_AGE - 1
+    os.utime(tmp_path / old_style, (an_hour_ago, an_hour_ago))
+
+    build(src, out, sums)
+    assert leftovers(tmp_path) == sorted([live, fresh_old_style, other, "src"])
+
+    (tmp_path / dead).write_bytes(b"partial")
+    assert build(src, out, sums) is None  # up to date, and still cleaned
+    assert dead not in leftovers(tmp_path)
+
+
+CHILD = """
+import json, os, signal, sys, time
+import numpy as np
+import mnist_prep
+
+config = json.loads(sys.argv[1])
+mnist_prep.SHA256, mnist_prep.COUNTS = config["sums"], config["counts"]
+real, written = np.lib.format.write_array, []
+
+
+def write_array(*args, **kwargs):
+    real(*args, **kwargs)
+    written.append(1)
+    if len(written) == 2:  # mid-archive: two of its seven members written
+        if config["self"]:
+            os.kill(os.getpid(), getattr(signal, config["self"]))
+        print("writing", flush=True)
+        time.sleep(60)
+
+
+np.lib.format.write_array = write_array
+sys.exit(mnist_prep.main(config["argv"]))
+"""
+
+
+def child(src, sums, out, self_signal=None):
+    """A real mnist_prep run that pauses mid-write (or signals itself there)."""
+    config = {
+        "sums": sums,
+        "counts": COUNTS,
+        "self": self_signal,
+        "argv": ["--source", str(src), "--out", str(out), "--force"],
+    }
+    env = {k: v for k, v in os.environ.items() if k != "MNIST_SOURCE"}
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, json.dumps(config)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop_mid_write(process, signum):
+    assert process.stdout.readline() == "writing\n"
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+    return out, err
+
+
+@pytest.fixture
+def old_output(source, tmp_path):
+    """A finished mnist.npz from the synthetic source, and its bytes."""
+    src, sums = source
+    out = tmp_path / "out" / "mnist.npz"
+    build(src, out, sums)
+    return out, out.read_bytes()
+
+
+def test_ctrl_c_mid_write_exits_130_with_one_line(source, old_output):
+    src, sums = source
+    out, old = old_output
+    process = child(src, sums, out, self_signal="SIGINT")
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr == f"mnist_prep: error: interrupted, {out} left unchanged\n"
+    assert "writing" not in stdout  # the signal came mid-archive, before the pause
+    assert out.read_bytes() == old
+    assert leftovers(out.parent) == []
+
+
+def test_sigterm_mid_write_cleans_up(source, old_output):
+    src, sums = source
+    out, old = old_output
+    process = child(src, sums, out)
+    _, stderr = stop_mid_write(process, signal.SIGTERM)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert stderr == f"mnist_prep: error: stopped by SIGTERM, {out} left unchanged\n"
+    assert out.read_bytes() == old
+    assert leftovers(out.parent) == []
+
+
+def test_sigkill_orphan_is_ignored_by_git_and_removed_by_the_next_run(source, old_output):
+    src, sums = source
+    out, old = old_output
+    process = child(src, sums, out)
+    stop_mid_write(process, signal.SIGKILL)
+    assert process.returncode == -signal.SIGKILL
+    orphans = leftovers(out.parent)
+    assert len(orphans) == 1
+    assert orphans[0].startswith(f".mnist.npz.{process.pid}.") and orphans[0].endswith(".tmp")
+    assert out.read_bytes() == old
+
+    assert build(src, out, sums, force=True) is not None
+    assert leftovers(out.parent) == []
+
+    if shutil.which("git") is None:
+        pytest.skip("no git here to ask about .gitignore")
+    ignored = subprocess.run(
+        ["git", "-C", str(ROOT), "check-ignore", "--no-index", "-q", str(ROOT / orphans[0])]
+    )
+    assert ignored.returncode == 0, f"{orphans[0]} in the repository root is not git-ignored"
 
 
 @pytest.mark.skipif(not REAL_SOURCE.is_dir(), reason=f"real MNIST files not found at {REAL_SOURCE}")
