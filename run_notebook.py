@@ -8,25 +8,37 @@ the notebook's folder, and writes one run folder ``runs/<timestamp>/``:
   vae_exercise.html   its HTML export             metrics.json  numbers parsed from stdout,
   cellNN-K.png        every figure                              versions and Theano flags
 
+The run folder is claimed before the first cell runs (``runs/<timestamp>-2`` for a
+second run in the same second); until the run ends its metrics.json says "running".
 Progress (the running cell, the printed lines) goes to the terminal as it comes.
 A failing cell stops the run with its number, its source line and the error;
-the run folder is then kept as ``runs/<timestamp>-failed``.
+the run folder is then kept as ``runs/<timestamp>-failed``. Ctrl-C stops the running
+cell and keeps what ran as ``runs/<timestamp>-interrupted`` (exit status 130).
 """
 
 import argparse
+import asyncio
 import base64
+import contextlib
+import functools
+import itertools
 import json
+import os
 import re
+import signal
 import sys
+import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
 import nbformat
-from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from jupyter_core.utils import ensure_event_loop
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
-from nbclient.util import run_sync
+from nbclient.util import ensure_async, run_sync
 from nbconvert import HTMLExporter
 
 import mnist_prep
@@ -41,7 +53,6 @@ EPOCH = re.compile(
     rf"Epoch (\d+)\tTrain: LL: {NUMBER}\tKL {NUMBER}\tlogpx: {NUMBER}\t"
     rf"Valid: LL: {NUMBER}\tKL {NUMBER}\tlogpx: {NUMBER}"
 )
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # The names metrics.json gives the forward-pass triple and each epoch's six numbers.
 FORWARD_NAMES = ["LL", "logpx", "KL"]
 EPOCH_NAMES = ["train_LL", "train_KL", "train_logpx", "valid_LL", "valid_KL", "valid_logpx"]
@@ -75,6 +86,37 @@ def _environment():
 print(_environment())
 del _environment
 """
+# Asked of the kernel after a cell failed: the line of the cell's own code the error came
+# from, from the traceback's frames (the frame after IPython's run_code, which runs the
+# cell, names the cell's file; the innermost frame in that file is the line), or, for a
+# cell that did not compile, from its SyntaxError. Python 2.7 too (the 2016 stack).
+FAILURE_CODE = """
+def _failure():
+    import json, sys
+    value, tb, frames = getattr(sys, "last_value", None), getattr(sys, "last_traceback", None), []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        frames.append((code.co_filename, code.co_name, tb.tb_lineno))
+        tb = tb.tb_next
+    runs = [i for i, frame in enumerate(frames)
+            if frame[1] == "run_code" and frame[0].endswith("interactiveshell.py")]
+    found = {"line": None, "message": None}
+    if runs and runs[0] + 1 < len(frames):
+        cell = frames[runs[0] + 1][0]
+        found["line"] = [line for name, _, line in frames if name == cell][-1]
+    elif isinstance(value, SyntaxError):
+        found["line"], found["message"] = value.lineno, value.msg
+    return json.dumps(found)
+print(_failure())
+del _failure
+"""
+# How a run's folder is named when it ends: runs/<timestamp><ending>.
+ENDINGS = {"ok": "", "failed": "-failed", "interrupted": "-interrupted"}
+STAMP = "%Y-%m-%dT%H-%M-%S"
+
+
+class RunError(Exception):
+    """What keeps a run from starting, or from being kept, said in one line."""
 
 
 def parse_metrics(stdout):
@@ -98,25 +140,87 @@ class StreamingClient(NotebookClient):
     def __init__(self, nb, log, **kwargs):
         super().__init__(nb, **kwargs)
         self.log_to = log
+        self.line_open = False
 
     def output(self, outs, msg, display_id, cell_index):
-        if msg["msg_type"] == "stream":
+        if msg["msg_type"] == "stream" and msg["content"]["text"]:
             self.log_to.write(msg["content"]["text"])
             self.log_to.flush()
+            self.line_open = not msg["content"]["text"].endswith("\n")
         return super().output(outs, msg, display_id, cell_index)
 
 
-def failing_line(cell, error):
-    """The source line a cell's error points at (IPython prints ``Cell In[n], line k``)."""
-    found = re.findall(r"line (\d+)", ANSI.sub("", error.traceback or str(error)))
-    lines = cell.source.splitlines()
-    number = int(found[0]) if found else None
-    if number is None or not 1 <= number <= len(lines):
-        return None, None
-    return number, lines[number - 1].strip()
+class Interrupts:
+    """Ctrl-C during a run, in the main thread.
+
+    The first one interrupts the running cell (the kernel gets its own Ctrl-C) and the run
+    ends after it, keeping what ran; one before a cell starts ends the run there. Another
+    Ctrl-C while still waiting on the kernel stops waiting. Saving the run folder is never
+    interrupted. Where Ctrl-C is not Python's KeyboardInterrupt (ignored, or handled by the
+    caller), nothing changes.
+    """
+
+    def __init__(self):
+        self.requested = self.waiting = False
+        self.client = None
+        self.previous = None
+        self.tasks = set()
+
+    def __enter__(self):
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self.handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def handle(self, signum, frame):
+        if self.requested and self.waiting:
+            raise KeyboardInterrupt
+        self.requested = True
+        if self.client is not None:
+            self.interrupt_kernel(self.client)
+
+    def interrupt_kernel(self, client):
+        """Have the event loop nbclient is waiting in interrupt the kernel."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+
+        async def interrupt():
+            with contextlib.suppress(Exception):
+                await ensure_async(client.km.interrupt_kernel())
+
+        def start():
+            task = loop.create_task(interrupt())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+        loop.call_soon_threadsafe(start)
+
+    @contextlib.contextmanager
+    def cell(self, client):
+        """While a cell runs: Ctrl-C interrupts it."""
+        self.client = client
+        try:
+            yield
+        finally:
+            self.client = None
+
+    @contextlib.contextmanager
+    def kernel(self):
+        """While the run waits on the kernel: a second Ctrl-C stops waiting."""
+        self.waiting = True
+        try:
+            yield
+        finally:
+            self.waiting = False
 
 
-def kernel_print(client, code):
+def kernel_print(client, code, timeout=60):
     """Run ``code`` in the kernel outside the notebook; return what it printed."""
     printed = []
 
@@ -124,12 +228,49 @@ def kernel_print(client, code):
         if msg["msg_type"] == "stream":
             printed.append(msg["content"]["text"])
 
-    run_sync(client.kc.execute_interactive)(code, output_hook=keep, timeout=60)
+    run_sync(client.kc.execute_interactive)(code, output_hook=keep, timeout=timeout)
     return "".join(printed)
 
 
-def execute(nb, folder, log, seed=None):
-    """Execute the notebook cell by cell; return (stdout, environment, failure or None)."""
+def kernel_json(client, code, timeout=60):
+    """What ``code`` prints in the kernel, read as JSON; {} if the kernel does not say."""
+    try:
+        return json.loads(kernel_print(client, code, timeout))
+    except Exception:
+        return {}
+
+
+def failure_of(client, cell, number, error):
+    """The record of a cell that raised ``error``: its number, the line (asked of the
+    kernel, see FAILURE_CODE) and its source, and the error."""
+    found = kernel_json(client, FAILURE_CODE, timeout=30)
+    lines = cell.source.splitlines()
+    line = found.get("line")
+    if not (isinstance(line, int) and 1 <= line <= len(lines)):
+        line = None
+    message = found.get("message") or error.evalue
+    return {
+        "cell": number,
+        "line": line,
+        "source": lines[line - 1].strip() if line else None,
+        "error": f"{error.ename}: {message}" if message else error.ename,
+    }
+
+
+def abandon_tasks():
+    """Cancel what nbclient left waiting in its event loop when a second Ctrl-C stopped it."""
+    loop = ensure_event_loop()
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
+def execute(nb, folder, log, seed=None, interrupts=None):
+    """Execute the notebook cell by cell; return (stdout, environment, failure or None,
+    whether Ctrl-C stopped it)."""
+    interrupts = interrupts or Interrupts()
     client = StreamingClient(
         nb,
         log,
@@ -138,40 +279,59 @@ def execute(nb, folder, log, seed=None):
         resources={"metadata": {"path": str(folder)}},
     )
     code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
-    failure, environment = None, {}
-    with client.setup_kernel():
-        if seed is not None:
-            kernel_print(client, f"import numpy; numpy.random.seed({int(seed)}); del numpy")
-        for number, index in enumerate(code, 1):
-            cell = nb.cells[index]
-            first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
-            log.write(f"[cell {number}/{len(code)}] {first}\n")
-            log.flush()
-            start = time.perf_counter()
+    failure, environment, interrupted, number, ran = None, {}, False, 1, False
+    try:
+        with interrupts.kernel(), client.setup_kernel():
             try:
-                client.execute_cell(cell, index)
-            except CellExecutionError as error:
-                line, text = failing_line(cell, error)
-                failure = {
-                    "cell": number,
-                    "line": line,
-                    "source": text,
-                    "error": f"{error.ename}: {error.evalue}",
-                }
-                break
-            except DeadKernelError as error:
-                failure = {"cell": number, "line": None, "source": None, "error": str(error)}
-                break
-            cell.metadata["wall_seconds"] = round(time.perf_counter() - start, 3)
-        if run_sync(client.kc.is_alive)():
-            environment = json.loads(kernel_print(client, ENVIRONMENT_CODE))
+                if seed is not None:
+                    kernel_print(client, f"import numpy; numpy.random.seed({int(seed)}); del numpy")
+                for number, index in enumerate(code, 1):
+                    if interrupts.requested:
+                        failure = {"cell": number, "line": None, "source": None}
+                        failure["error"] = "KeyboardInterrupt: stopped before this cell"
+                        interrupted = True
+                        break
+                    cell = nb.cells[index]
+                    first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+                    log.write(f"[cell {number}/{len(code)}] {first}\n")
+                    log.flush()
+                    start = time.perf_counter()
+                    try:
+                        with interrupts.cell(client):
+                            client.execute_cell(cell, index)
+                    except CellExecutionError as error:
+                        failure = failure_of(client, cell, number, error)
+                        interrupted = interrupts.requested and error.ename == "KeyboardInterrupt"
+                        break
+                    except DeadKernelError as error:
+                        failure = {"cell": number, "line": None, "source": None}
+                        failure["error"] = str(error)
+                        break
+                    cell.metadata["wall_seconds"] = round(time.perf_counter() - start, 3)
+                else:
+                    ran = True
+                if run_sync(client.kc.is_alive)():
+                    environment = kernel_json(client, ENVIRONMENT_CODE)
+            except KeyboardInterrupt:
+                abandon_tasks()
+                raise
+    except KeyboardInterrupt:  # a second Ctrl-C: the run stopped waiting on the kernel
+        if failure is None and not ran:
+            failure = {"cell": number, "line": None, "source": None, "error": "KeyboardInterrupt"}
+            interrupted = True
+    except Exception as error:  # the kernel did not start, or the client lost it
+        if failure is None:
+            failure = {"cell": number, "line": None, "source": None}
+            failure["error"] = f"{type(error).__name__}: {error}"
+    if client.line_open:
+        log.write("\n")
     stdout = "".join(
         out.get("text", "")
         for i in code
         for out in nb.cells[i].get("outputs", [])
         if out.output_type == "stream" and out.name == "stdout"
     )
-    return stdout, environment, failure
+    return stdout, environment, failure, interrupted
 
 
 def save_figures(nb, folder):
@@ -182,18 +342,38 @@ def save_figures(nb, folder):
         ]
         for k, png in enumerate(pngs, 1):
             name = f"cell{index:02d}-{k}.png"
-            (folder / name).write_bytes(base64.b64decode(png))
+            write_atomically(folder / name, base64.b64decode(png))
             names.append(name)
     return names
 
 
-def use_kernel(nb, name):
-    """Point the notebook's metadata at kernel ``name``; return that kernel's stack.
+def read_notebook(path):
+    """The notebook at ``path``; RunError if there is none."""
+    path = Path(path)
+    if not path.is_file():
+        raise RunError(f"no notebook {path}")
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as error:  # JSON, schema and encoding errors alike
+        raise RunError(f"{path} is not a notebook: {error}") from None
+
+
+def use_kernel(nb, name=None):
+    """Point the notebook's metadata at kernel ``name`` (default: the one it names); return
+    that kernel's stack.
 
     The stack ("today", "2016") is the ``vae_legacy_stack`` metadata our kernelspecs
     carry; another kernel's is its name.
     """
-    spec = KernelSpecManager().get_kernel_spec(name)
+    name = name or nb.metadata.get("kernelspec", {}).get("name")
+    if not name:
+        raise RunError("the notebook names no kernel: say which with --kernel")
+    manager = KernelSpecManager()
+    try:
+        spec = manager.get_kernel_spec(name)
+    except NoSuchKernel:
+        known = ", ".join(sorted(manager.find_kernel_specs())) or "none"
+        raise RunError(f"no kernel '{name}' (installed: {known})") from None
     nb.metadata.kernelspec = {
         "name": name,
         "display_name": spec.display_name,
@@ -202,45 +382,126 @@ def use_kernel(nb, name):
     return spec.metadata.get("vae_legacy_stack", name)
 
 
-def run(notebook, runs_dir, log=sys.stderr, seed=None, kernel=None):
-    """Execute ``notebook`` in its folder and write a run folder; return (folder, failure).
+def write_atomically(path, data):
+    """Write ``path`` whole or not at all: a reader never sees half of it."""
+    temporary = path.with_name(f".{path.name}.partial")
+    if isinstance(data, str):
+        temporary.write_text(data, encoding="utf-8")
+    else:
+        temporary.write_bytes(data)
+    os.replace(temporary, path)
 
-    ``seed`` seeds numpy's global generator in the kernel before the first cell (the
-    notebook itself never seeds); it is recorded, and the notebook is left as it is.
-    ``kernel`` names the kernel to run on; by default the one the notebook names.
-    """
-    notebook = Path(notebook).resolve()
-    nb = nbformat.read(notebook, as_version=4)
-    stack = use_kernel(nb, kernel or nb.metadata.kernelspec.name)
-    stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
+
+def runs_folder(runs_dir):
+    """Make ``runs_dir`` if needed and check that run folders can be written in it."""
     runs_dir = Path(runs_dir)
-    start = time.perf_counter()
-    stdout, environment, failure = execute(nb, notebook.parent, log, seed)
-    wall = time.perf_counter() - start
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise RunError(f"{runs_dir} is a file, not a folder for runs")
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=runs_dir).close()
+    except OSError as error:
+        raise RunError(f"cannot write run folders in {runs_dir}: {error.strerror}") from None
+    return runs_dir
 
-    work = runs_dir / f".{stamp}.partial"
-    work.mkdir(parents=True)
-    nbformat.write(nb, work / notebook.name)
-    html, _ = HTMLExporter().from_notebook_node(nb)
-    (work / notebook.with_suffix(".html").name).write_text(html, encoding="utf-8")
-    (work / "stdout.txt").write_text(stdout, encoding="utf-8")
-    metrics = {
-        "status": "failed" if failure else "ok",
+
+def claim_run_folder(runs_dir, stamp):
+    """Make a new, empty ``runs_dir/<stamp>`` (or ``<stamp>-2``, ... if that name is taken):
+    made with one mkdir, so no other run can have it, and free under all its endings."""
+    runs_dir = runs_folder(runs_dir)
+    for n in itertools.count(1):
+        name = stamp if n == 1 else f"{stamp}-{n}"
+        if any((runs_dir / (name + ending)).exists() for ending in ENDINGS.values() if ending):
+            continue
+        try:
+            (runs_dir / name).mkdir()
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise RunError(f"cannot write run folders in {runs_dir}: {error.strerror}") from None
+        return runs_dir / name
+
+
+def run_record(nb, notebook, stamp, seed, stack, status="running", failure=None, **found):
+    """metrics.json: how the run went, what it printed, and what it ran on."""
+    stdout = found.get("stdout", "")
+    return {
+        "status": status,
         "failure": failure,
         "notebook": str(notebook),
         "started": stamp,
         "seed": seed,
         "kernel": nb.metadata.kernelspec.name,
         "stack": stack,
-        "wall_seconds": round(wall, 1),
+        "wall_seconds": found.get("wall_seconds"),
         "cell_seconds": [c.metadata.get("wall_seconds") for c in nb.cells if c.cell_type == "code"],
         **parse_metrics(stdout),
-        "figures": save_figures(nb, work),
-        "environment": environment,
+        "figures": found.get("figures", []),
+        "environment": found.get("environment", {}),
     }
-    (work / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
-    final = runs_dir / (stamp + ("-failed" if failure else ""))
-    work.rename(final)
+
+
+def save_run(folder, nb, notebook, stdout, log):
+    """Write the executed notebook, its HTML, stdout and the figures; return the figures."""
+    write_atomically(folder / notebook.name, nbformat.writes(nb))
+    try:
+        html, _ = HTMLExporter().from_notebook_node(nb)
+    except Exception as error:  # keep the run without its HTML rather than lose it
+        log.write(f"run_notebook: no HTML export ({type(error).__name__}: {error})\n")
+    else:
+        write_atomically(folder / notebook.with_suffix(".html").name, html)
+    write_atomically(folder / "stdout.txt", stdout)
+    return save_figures(nb, folder)
+
+
+def run(notebook, runs_dir, log=sys.stderr, seed=None, kernel=None):
+    """Execute ``notebook`` in its folder and write a run folder; return (folder, failure).
+
+    ``seed`` seeds numpy's global generator in the kernel before the first cell (the
+    notebook itself never seeds); it is recorded, and the notebook is left as it is.
+    ``kernel`` names the kernel to run on; by default the one the notebook names.
+    The run folder is claimed before the kernel starts, and holds a metrics.json saying
+    "running" until the run ends; it is then named for how the run ended (ENDINGS),
+    ``failure`` saying where it stopped. RunError: no such notebook or kernel, or a
+    ``runs_dir`` where run folders cannot be written.
+    """
+    notebook = Path(notebook).resolve()
+    nb = read_notebook(notebook)
+    stack = use_kernel(nb, kernel)
+    with Interrupts() as interrupts:
+        stamp = datetime.now().strftime(STAMP)
+        folder = claim_run_folder(runs_dir, stamp)
+        record = functools.partial(run_record, nb, notebook, stamp, seed, stack)
+        try:
+            write_atomically(folder / "metrics.json", json.dumps(record(), indent=1) + "\n")
+        except OSError as error:
+            folder.rmdir()
+            raise RunError(f"cannot write in {folder}: {error.strerror}") from None
+        start = time.perf_counter()
+        stdout, environment, failure, interrupted = execute(
+            nb, notebook.parent, log, seed, interrupts
+        )
+        wall = round(time.perf_counter() - start, 1)
+        status = "interrupted" if interrupted else "failed" if failure else "ok"
+        try:
+            figures = save_run(folder, nb, notebook, stdout, log)
+            metrics = record(
+                status,
+                failure,
+                stdout=stdout,
+                wall_seconds=wall,
+                figures=figures,
+                environment=environment,
+            )
+            write_atomically(folder / "metrics.json", json.dumps(metrics, indent=1) + "\n")
+        except OSError as error:
+            raise RunError(f"could not save the run in {folder}: {error}") from None
+    final = folder.with_name(folder.name + ENDINGS[status])
+    if final != folder:
+        try:
+            folder.rename(final)
+        except OSError:
+            final = folder  # its metrics.json says how it ended
     return final, failure
 
 
@@ -254,20 +515,36 @@ def main(argv=None):
         "--kernel", help="run on this kernel, e.g. vae-legacy-2016 (default: the notebook's)"
     )
     args = parser.parse_args(argv)
-    if not args.no_data:
-        status = mnist_prep.main(["--out", str(args.notebook.resolve().parent / "mnist.npz")])
-        if status:
-            return status
-    folder, failure = run(args.notebook, args.runs, seed=args.seed, kernel=args.kernel)
+    try:
+        use_kernel(read_notebook(args.notebook), args.kernel)
+        runs_folder(args.runs)
+        if not args.no_data:
+            status = mnist_prep.main(["--out", str(args.notebook.resolve().parent / "mnist.npz")])
+            if status:
+                return status
+        folder, failure = run(args.notebook, args.runs, seed=args.seed, kernel=args.kernel)
+    except RunError as error:
+        print(f"run_notebook: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("run_notebook: interrupted before the notebook ran", file=sys.stderr)
+        return 130
+    metrics = json.loads((folder / "metrics.json").read_text())
     if failure:
         where = f"cell {failure['cell']}" + (f", line {failure['line']}" if failure["line"] else "")
+        if metrics["status"] == "interrupted":
+            source = f" ({failure['source']})" if failure["source"] else ""
+            print(
+                f"run_notebook: interrupted at {where}{source}; partial run kept in {folder}",
+                file=sys.stderr,
+            )
+            return 130
         print(
             f"run_notebook: {where}: {failure['source'] or ''}\n  {failure['error']}",
             file=sys.stderr,
         )
         print(f"run_notebook: partial run kept in {folder}", file=sys.stderr)
         return 1
-    metrics = json.loads((folder / "metrics.json").read_text())
     print(f"run_notebook: done in {metrics['wall_seconds']} s; run folder {folder}")
     return 0
 

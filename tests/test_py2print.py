@@ -2,6 +2,8 @@
 
 import builtins
 import json
+import random
+import re
 import subprocess
 import sys
 import traceback
@@ -345,3 +347,234 @@ def test_real_kernel(tmp_path, monkeypatch):
     assert {o.output_type for cell in outputs for o in cell} == {"stream"}
     stdout = ["".join(o.text for o in cell if o.name == "stdout") for cell in outputs]
     assert stdout == ["ready\n", F_TRAIN_OUT, EPOCHS_OUT, "a\n", "b\n"]
+
+
+# Cells with a syntax error, and the error CPython 2.7.18 gives for each (exception, message,
+# line); test_syntax_goldens_are_what_python27_gives checks them against CPython 2.7 itself.
+SYNTAX_GOLDEN = [
+    ("after_print", 'y = 2\nprint "a"\nz = = 3\n', "SyntaxError", "invalid syntax", 3),
+    (
+        "after_except_comma",
+        'try:\n    y = 1/0\nexcept ZeroDivisionError, e:\n    print "caught", e\nz = = 3\n',
+        "SyntaxError",
+        "invalid syntax",
+        5,
+    ),
+    ("after_backquotes", "x = 1\ny = `x`\nz = = 3\n", "SyntaxError", "invalid syntax", 3),
+    ("after_diamond", "x = 1\nif x <> 2: y = 3\nz = = 3\n", "SyntaxError", "invalid syntax", 3),
+    ("unclosed_print", 'print "a", (1,\nprint "b"\n', "SyntaxError", "invalid syntax", 2),
+    ("missing_colon", "for i in range(3)\n    print i\n", "SyntaxError", "invalid syntax", 1),
+    (
+        "annotation_in_python2_cell",
+        'print "a"\ndef f(x) -> int:\n    return x\n',
+        "SyntaxError",
+        "invalid syntax",
+        2,
+    ),
+    ("f_string_in_python2_cell", 'print "a"\nprint f"{a}"\n', "SyntaxError", "invalid syntax", 2),
+    ("chevron", 'import sys\nprint >>sys.stderr "a"\n', "SyntaxError", "invalid syntax", 2),
+    (
+        "unexpected_indent",
+        'print "a"\n    print "b"\n',
+        "IndentationError",
+        "unexpected indent",
+        2,
+    ),
+    (
+        "expected_indent",
+        "for i in range(3):\nprint i\n",
+        "IndentationError",
+        "expected an indented block",
+        2,
+    ),
+    (
+        "unindent",
+        'if True:\n    print "a"\n  print "b"\n',
+        "IndentationError",
+        "unindent does not match any outer indentation level",
+        3,
+    ),
+    ("eol", 'x = 1\nprint "a\nx = 2\n', "SyntaxError", "EOL while scanning string literal", 2),
+    (
+        "eof_in_triple_quotes",
+        'print """a\nx = 1\n',
+        "SyntaxError",
+        "EOF while scanning triple-quoted string literal",
+        2,
+    ),
+    ("eof", "print (1,\n", "SyntaxError", "unexpected EOF while parsing", 1),
+    (
+        "line_continuation",
+        "print 1 + \\ 2\n",
+        "SyntaxError",
+        "unexpected character after line continuation character",
+        1,
+    ),
+    ("invalid_token", "print 09\n", "SyntaxError", "invalid token", 1),
+    (
+        "notebook_epoch_line",
+        EPOCHS.replace("%(e) + \\", "%(e) +"),
+        "SyntaxError",
+        "invalid syntax",
+        7,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("cell", "error", "msg", "lineno"),
+    [c[1:] for c in SYNTAX_GOLDEN],
+    ids=[c[0] for c in SYNTAX_GOLDEN],
+)
+def test_python2_syntax_errors(shell, cell, error, msg, lineno):
+    """A Python 2 cell that does not compile gets CPython 2.7's error, line and message."""
+    (result,) = run_cells(shell, [cell])
+    found = result.error_before_exec
+    assert (type(found).__name__, found.msg, found.lineno) == (error, msg, lineno)
+    assert found.text == cell.splitlines(keepends=True)[lineno - 1]
+
+
+def python27_syntax_errors(cells):
+    """[parser error, compile error] of each cell, from CPython 2.7 (py2_syntax_recorder.py)."""
+    python27 = build.find_python27()
+    if python27 is None:
+        pytest.skip("no Python 2.7 here (PYTHON27, PATH, pyenv) to ask for its syntax errors")
+    recorded = subprocess.run(
+        [python27, str(ROOT / "tests" / "py2_syntax_recorder.py")],
+        input=json.dumps(cells),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(recorded.stdout)
+
+
+def test_syntax_goldens_are_what_python27_gives():
+    """Every syntax golden above is what CPython 2.7's compile() gives for its cell, today."""
+    recorded = python27_syntax_errors([cell for _, cell, *_ in SYNTAX_GOLDEN])
+    assert [compiled[:3] for _, compiled in recorded] == [
+        [error, msg, lineno] for _, _, error, msg, lineno in SYNTAX_GOLDEN
+    ]
+
+
+def mutants(cells, n, seed):
+    """n cells made from the given ones by 1 to 3 random edits: the slips of someone editing."""
+    rng = random.Random(seed)
+    inserts = list("()[]{}:=,.'\"`\\ \t\n#@$!<>-+*/%0123456789eLjxob_")
+    inserts += ["print ", "    ", "'''", '"""', "lambda ", " if ", "->", ":=", "f'", "ur'", "rb'"]
+    made = []
+    for _ in range(n):
+        cell = rng.choice(cells)
+        for _ in range(rng.randint(1, 3)):
+            i, edit = rng.randrange(len(cell) + 1), rng.random()
+            if edit < 0.4:
+                cell = cell[:i] + cell[i + 1 :]
+            elif edit < 0.8:
+                cell = cell[:i] + rng.choice(inserts) + cell[i:]
+            else:
+                lines = cell.split("\n")
+                j = rng.randrange(len(lines))
+                if edit < 0.94:
+                    lines[j] = rng.choice(["", " ", "  ", "\t"]) + lines[j].lstrip()
+                else:
+                    lines[j] = lines[j][: rng.randrange(len(lines[j]) + 1)]
+                cell = "\n".join(lines)
+        made.append(cell)
+    return made
+
+
+def test_python27_parser_errors_on_mutated_notebook_cells():
+    """python27_error gives what CPython 2.7's parser gives, on 2000 mutants of the notebook's
+    cells: no error where it finds none; else the same exception, message, line and (where
+    CPython 2.7 counts it within one line) offset."""
+    cells = [c.source for c in nbformat.read(ROOT / "vae_exercise.ipynb", as_version=4).cells]
+    cells = mutants([c for c in cells if c.strip()], 2000, seed=12)
+    recorded = python27_syntax_errors(cells)
+    errors = {parsed[1] for parsed, _ in recorded if parsed}
+    assert len(errors) >= 7, f"the mutants make too few kinds of error: {errors}"
+    for cell, (parsed, _) in zip(cells, recorded, strict=True):
+        found = py2print.python27_error(cell)
+        ours = found and [found.error.__name__, found.msg, found.lineno, found.offset]
+        if parsed and (parsed[4].count("\n") > 1 or not cell.isascii()):
+            parsed[3] = ours[3] = None  # CPython 2.7 counts bytes, and from a string's start
+        assert ours == (parsed and parsed[:4]), cell
+
+
+def test_python3_cells_keep_python3_errors(shell):
+    """A cell that is Python 3 up to its error gets Python 3's error."""
+    cell = 'x = f"{1}"\nif x\n    y = 2\n'
+    with pytest.raises(SyntaxError) as python3:
+        compile(cell, "<cell>", "exec")
+    assert py2print.python27_error(cell).lineno == 1  # CPython 2.7 stops on the f-string
+    (result,) = run_cells(shell, [cell])
+    found = result.error_before_exec
+    assert (found.msg, found.lineno) == (python3.value.msg, 2) == ("expected ':'", 2)
+
+
+def test_compiler_errors_on_the_right_line(shell):
+    """An error Python 2.7's parser lets through (its compiler's) is Python 3's, on its line."""
+    (result,) = run_cells(shell, ['print "a"\nf(a=1, 2)\n'])
+    found = result.error_before_exec
+    assert (found.lineno, found.text) == (2, "f(a=1, 2)\n")
+    assert found.msg == "positional argument follows keyword argument"
+
+
+def test_tracebacks_show_the_cell_as_written(shell, capsys):
+    """A runtime error on a rewritten line shows the user's line, at its number."""
+    shown = []
+    shell._showtraceback = lambda etype, value, stb: shown.append(shell.InteractiveTB.stb2text(stb))
+    try:
+        (result,) = run_cells(shell, ['x = 0\ny = 1\nprint "a", y/x\n'])
+    finally:
+        shell._showtraceback = lambda etype, value, stb: None
+    (frame,) = [
+        f for f in traceback.extract_tb(result.error_in_exec.__traceback__) if f.name == "<module>"
+    ]
+    assert (frame.lineno, frame.line) == (3, 'print "a", y/x')
+    (text,) = shown
+    assert 'print "a", y/x' in text and NAME_CALL not in text
+    assert capsys.readouterr().out == "a"
+
+
+NAME_CALL = py2print.NAME + "("
+
+
+def plain(traceback_lines):
+    """A kernel's traceback lines as text, without their colours."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(traceback_lines))
+
+
+def test_unload_unhooks_the_compiler(shell):
+    """Unloading restores IPython's own compiler methods."""
+    py2print.unload_ipython_extension(shell)
+    assert "cache" not in vars(shell.compile) and "ast_parse" not in vars(shell.compile)
+    py2print.load_ipython_extension(shell)
+    assert vars(shell.compile)["cache"].py2print and vars(shell.compile)["ast_parse"].py2print
+
+
+def test_real_kernel_errors(tmp_path, monkeypatch):
+    """Through a kernel like the installed ``vae-legacy``: the error outputs nbclient gets."""
+    spec = tmp_path / "kernels" / "vae-legacy"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    argv.append("--InteractiveShellApp.extensions=legacy.py2print")
+    kernel = {"argv": argv, "display_name": "vae-legacy", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    cells = ['y = 2\nprint "a"\nz = = 3', 'x = 0\nprint "a", 1/x']
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(
+        nb,
+        kernel_name="vae-legacy",
+        timeout=60,
+        allow_errors=True,
+        resources={"metadata": {"path": str(ROOT)}},
+    ).execute()
+    (syntax,), (_, runtime) = (cell.outputs for cell in nb.cells)
+    assert (syntax.ename, syntax.evalue.split(" (")[0]) == ("SyntaxError", "invalid syntax")
+    assert "line 3" in syntax.evalue and "z = = 3" in plain(syntax.traceback)
+    assert runtime.ename == "ZeroDivisionError"
+    shown = plain(runtime.traceback)
+    assert 'print "a", 1/x' in shown and NAME_CALL not in shown

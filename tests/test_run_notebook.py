@@ -4,8 +4,17 @@ The notebook runs on a small synthetic, digit-like ``mnist.npz`` (no real MNIST
 needed), in a temporary copy of its folder.
 """
 
+import concurrent.futures
+import datetime
+import io
 import json
 import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -108,3 +117,228 @@ def test_a_failing_cell_stops_the_run_and_names_its_line(tmp_path, capsys):
     assert metrics["status"] == "failed"
     assert metrics["failure"]["cell"] == 2
     assert (folder / "stdout.txt").read_text() == "first\n"
+
+
+def notebook_of(path, *cells):
+    """A notebook of code cells on the project kernel, written to path."""
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(cell) for cell in cells],
+        metadata={"kernelspec": {"name": "vae-legacy", "display_name": "", "language": "python"}},
+    )
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("cell", "line", "source", "error"),
+    [
+        (
+            "# plot the baseline 1 again\nx = 1\nraise ValueError('boom')",
+            3,
+            "raise ValueError('boom')",
+            "ValueError: boom",
+        ),
+        ("x = 1\nraise ValueError('bad at line 99')", 2, None, "ValueError: bad at line 99"),
+        ("def f(x):\n    return 1 / x\n\nf(0)", 2, "return 1 / x", "ZeroDivisionError"),
+        ('x = 0\ny = 1\nprint "a", y/x', 3, 'print "a", y/x', "ZeroDivisionError"),
+        ('y = 2\nprint "a"\nz = = 3', 3, "z = = 3", "SyntaxError: invalid syntax"),
+    ],
+    ids=["comment_with_line_1", "message_with_line_99", "in_a_function", "print_line", "syntax"],
+)
+def test_the_failing_line_is_the_cells_own(tmp_path, cell, line, source, error):
+    """The line named is the one the error came from in the cell's code, whatever the cell's
+    text or the error's message say."""
+    notebook = notebook_of(tmp_path / "fails.ipynb", cell)
+    folder, failure = run_notebook.run(notebook, tmp_path / "runs", log=io.StringIO())
+    assert failure["line"] == line
+    assert failure["source"] == (source or cell.splitlines()[line - 1])
+    assert failure["error"].startswith(error)
+    assert json.loads((folder / "metrics.json").read_text())["failure"] == failure
+
+
+class FixedTime(datetime.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return cls(2016, 7, 1, 12, 0, 0)
+
+
+def test_runs_in_the_same_second_each_keep_their_folder(tmp_path, monkeypatch):
+    """Three runs stamped with the same second: three folders, each its own run's."""
+    monkeypatch.setattr(run_notebook, "datetime", FixedTime)
+    runs = tmp_path / "runs"
+    cells = ["print 'first'", "print 'second'\n1/0", "print 'third'"]
+    folders = [
+        run_notebook.run(notebook_of(tmp_path / f"n{i}.ipynb", cell), runs, log=io.StringIO())[0]
+        for i, cell in enumerate(cells)
+    ]
+    stamp = "2016-07-01T12-00-00"
+    assert [f.name for f in folders] == [stamp, f"{stamp}-2-failed", f"{stamp}-3"]
+    assert sorted(p.name for p in runs.iterdir()) == sorted(f.name for f in folders)
+    assert [(f / "stdout.txt").read_text() for f in folders] == ["first\n", "second\n", "third\n"]
+    statuses = [json.loads((f / "metrics.json").read_text())["status"] for f in folders]
+    assert statuses == ["ok", "failed", "ok"]
+
+
+def test_run_folders_are_claimed_once(tmp_path):
+    """Many claims of one stamp at once (threads): each gets its own new folder."""
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        claimed = list(pool.map(lambda _: run_notebook.claim_run_folder(tmp_path, "s"), range(32)))
+    assert len(set(claimed)) == 32
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in claimed)
+
+
+@pytest.fixture
+def no_data_build(monkeypatch):
+    """mnist_prep.main, replaced by a spy that only records its calls."""
+    calls = []
+    monkeypatch.setattr(run_notebook.mnist_prep, "main", lambda argv: calls.append(argv) or 0)
+    return calls
+
+
+def unusable_runs(tmp_path, kind, request):
+    """A --runs where no run folder can be made, and what run_notebook says of it."""
+    if kind == "a file":
+        (tmp_path / "taken").write_text("")
+        return tmp_path / "taken", "is a file, not a folder for runs"
+    if kind == "under a file":
+        (tmp_path / "taken").write_text("")
+        return tmp_path / "taken" / "runs", "cannot write run folders in"
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if os.geteuid() == 0:  # root writes into a read-only folder, but not an immutable one
+        if shutil.which("chattr") and subprocess.run(["chattr", "+i", locked]).returncode == 0:
+            request.addfinalizer(lambda: subprocess.run(["chattr", "-i", locked]))
+    try:
+        (locked / "probe").touch()
+    except PermissionError:
+        return locked, "cannot write run folders in"
+    pytest.skip("no way here to make a folder this user cannot write in (root, no chattr)")
+
+
+@pytest.mark.parametrize("kind", ["a file", "under a file", "unwritable"])
+def test_an_unusable_runs_folder_fails_at_once(tmp_path, capsys, request, no_data_build, kind):
+    """Found before anything runs or is built: one line, exit status 2."""
+    notebook = notebook_of(tmp_path / "nb.ipynb", "print 'never'")
+    runs, said = unusable_runs(tmp_path, kind, request)
+    status = run_notebook.main(["--notebook", str(notebook), "--runs", str(runs)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and err.startswith("run_notebook: ")
+    assert said in err and "Traceback" not in err
+    assert no_data_build == []
+    with pytest.raises(run_notebook.RunError):
+        run_notebook.run(notebook, runs, log=io.StringIO())
+
+
+@pytest.mark.parametrize(
+    ("notebook", "kernel", "said"),
+    [
+        ("no/such/folder/nb.ipynb", None, "run_notebook: no notebook "),
+        ("not_json.ipynb", None, " is not a notebook: "),
+        ("nb.ipynb", "no-such-kernel", "run_notebook: no kernel 'no-such-kernel' (installed: "),
+    ],
+    ids=["mistyped_notebook", "not_a_notebook", "mistyped_kernel"],
+)
+def test_a_bad_notebook_or_kernel_fails_at_once_and_leaves_nothing(
+    tmp_path, capsys, no_data_build, notebook, kernel, said
+):
+    """One line, exit status 2, and no folders, no mnist.npz, no runs/."""
+    notebook_of(tmp_path / "nb.ipynb", "print 'never'")
+    (tmp_path / "not_json.ipynb").write_text("{ not json")
+    before = sorted(tmp_path.rglob("*"))
+    argv = ["--notebook", str(tmp_path / notebook), "--runs", str(tmp_path / "runs")]
+    status = run_notebook.main(argv + (["--kernel", kernel] if kernel else []))
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and said in err
+    assert sorted(tmp_path.rglob("*")) == before
+    assert no_data_build == []
+
+
+def start_run(tmp_path, *cells):
+    """run_notebook.py in its own process group, Ctrl-C as in a terminal (not ignored)."""
+    notebook = notebook_of(tmp_path / "nb.ipynb", *cells)
+
+    def own_terminal_group():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.setpgrp()
+
+    argv = [sys.executable, str(REPO / "run_notebook.py"), "--notebook", str(notebook)]
+    argv += ["--runs", str(tmp_path / "runs"), "--no-data"]
+    return subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=own_terminal_group,
+    )
+
+
+def ctrl_c_when(process, printed, times=1, pause=2.0):
+    """Press Ctrl-C (SIGINT to the process group) once ``printed`` is on stderr; return
+    (exit status, stderr)."""
+    seen = []
+    deadline = time.monotonic() + 120
+    while not any(printed in line for line in seen):
+        assert time.monotonic() < deadline, "".join(seen)
+        line = process.stderr.readline()
+        assert line, "".join(seen)
+        seen.append(line)
+    for _ in range(times):
+        os.killpg(process.pid, signal.SIGINT)
+        time.sleep(pause)
+    _, rest = process.communicate(timeout=120)
+    return process.returncode, "".join(seen) + rest
+
+
+LOOP = "import time\nfor i in range(120):\n    print 'tick', i\n    time.sleep(0.5)"
+
+
+def test_ctrl_c_keeps_the_partial_run(tmp_path):
+    """Ctrl-C stops the running cell; what ran is kept; one line, exit status 130."""
+    process = start_run(tmp_path, "print 'start'", LOOP, "print 'never'")
+    status, err = ctrl_c_when(process, "tick 2")
+    said = [line for line in err.splitlines() if line.startswith("run_notebook:")]
+    assert status == 130 and "Traceback" not in err and "ZMQError" not in err
+    assert len(said) == 1 and said[0].startswith("run_notebook: interrupted at cell 2, line ")
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name.endswith("-interrupted") and said[0].endswith(str(folder))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted"
+    assert metrics["failure"]["cell"] == 2 and metrics["failure"]["error"] == "KeyboardInterrupt"
+    assert metrics["failure"]["line"] in (3, 4)  # in the print or the sleep
+    assert metrics["environment"]["theano_config"]["floatX"] == "float32"
+    assert (folder / "stdout.txt").read_text().startswith("start\ntick 0\ntick 1\ntick 2\n")
+    executed = nbformat.read(folder / "nb.ipynb", as_version=4)
+    assert executed.cells[1].outputs[-1].ename == "KeyboardInterrupt"
+    assert executed.cells[2].outputs == []
+
+
+def test_a_second_ctrl_c_stops_waiting_on_a_stubborn_cell(tmp_path):
+    """A cell that swallows Ctrl-C: the second one ends the run, and it is still kept."""
+    stubborn = "import time\nwhile True:\n    try:\n        time.sleep(0.2)\n"
+    stubborn += "    except KeyboardInterrupt:\n        print 'swallowed'"
+    process = start_run(tmp_path, "print 'start'", stubborn)
+    status, err = ctrl_c_when(process, "[cell 2/2]", times=2)
+    said = [line for line in err.splitlines() if line.startswith("run_notebook:")]
+    assert status == 130 and "Traceback" not in err and "Task exception" not in err
+    assert len(said) == 1 and said[0].startswith("run_notebook: interrupted at cell 2")
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name.endswith("-interrupted")
+    assert json.loads((folder / "metrics.json").read_text())["status"] == "interrupted"
+    assert (folder / "stdout.txt").read_text().startswith("start\n")
+
+
+@pytest.mark.parametrize(
+    ("cell", "line", "error"),
+    [
+        ("# plot the baseline 1 again\nx = 1\nraise ValueError('boom')", 3, "ValueError: boom"),
+        ('y = 2\nprint "a"\nz = = 3', 3, "SyntaxError: invalid syntax"),
+    ],
+    ids=["runtime", "syntax"],
+)
+def test_the_failing_line_on_the_2016_stack(stack_2016, tmp_path, cell, line, error):
+    """The kernel is asked the same way on Python 2.7 and IPython 5."""
+    notebook = notebook_of(tmp_path / "fails.ipynb", cell)
+    _, failure = run_notebook.run(
+        notebook, tmp_path / "runs", log=io.StringIO(), kernel=stack_2016.kernel
+    )
+    assert (failure["line"], failure["error"]) == (line, error)
