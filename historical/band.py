@@ -8,6 +8,10 @@ sample sd and the N values, with the versions, the machine, the seeds and the
 date: ``historical/reference_band.json``. ``compare.py`` judges a run against it.
 
   python historical/band.py [--n 16] [--runs-dir runs/band] [--lock /tmp/vae-cpu.lock]
+  python historical/band.py --summary    # only rewrite reference_band.md from the JSON
+
+Beside the JSON it writes ``reference_band.md``: the forward pass and the final epoch,
+mean ± sd, the table the README links.
 
 With ``--lock FILE`` each run holds an exclusive ``flock`` on FILE while it
 executes, so other CPU-heavy jobs sharing the machine can interleave.
@@ -112,13 +116,55 @@ def band(runs, folders):
     }
 
 
+def summary(data):
+    """The band at a glance, markdown: forward pass and final epoch, mean ± sd."""
+    last = data["epochs"][-1]
+    forward = data["forward_pass"]
+    rows = []
+    for quantity in ("LL", "KL", "logpx"):
+        train, valid = last[f"train_{quantity}"], last[f"valid_{quantity}"]
+        rows.append(
+            f"| {quantity} | {train['mean']:.1f} ± {train['sd']:.2f} "
+            f"| {valid['mean']:.1f} ± {valid['sd']:.2f} |"
+        )
+    versions = data["versions"]
+    return (
+        f"# Reference band: {data['n']} runs, numpy seeds "
+        f"{data['seeds'][0]}-{data['seeds'][-1]}\n\n"
+        f"Made {data['date']} by `historical/band.py` on {data['machine']['cpu']} "
+        f"({data['machine']['cores']} cores): Python {versions['python']}, Theano "
+        f"{versions['theano']}, Lasagne {versions['lasagne']}, numpy {versions['numpy']}; "
+        f"gcc flags `{versions['theano_config']['gcc__cxxflags']}`. The data: "
+        f"[`reference_band.json`](reference_band.json).\n\n"
+        f"Final epoch (epoch {last['epoch']}), mean ± sd:\n\n"
+        "| | train | valid |\n|---|---:|---:|\n" + "\n".join(rows) + "\n\n"
+        "Forward pass at random initialisation: "
+        + ", ".join(
+            f"{name} {forward[name]['mean']:.1f} ± {forward[name]['sd']:.1f}"
+            for name in FORWARD_NAMES
+        )
+        + ".\n"
+    )
+
+
+def write(data, out):
+    """The band's JSON at ``out`` and its summary beside it (``.md``)."""
+    out.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    out.with_suffix(".md").write_text(summary(data), encoding="utf-8")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=16, help="number of runs, seeds 1..N (>= 4)")
     parser.add_argument("--runs-dir", type=Path, default=run_notebook.REPO / "runs" / "band")
     parser.add_argument("--lock", type=Path, help="flock this file around each run")
     parser.add_argument("--out", type=Path, default=BAND)
+    parser.add_argument("--summary", action="store_true", help="only rewrite the .md from --out")
     args = parser.parse_args(argv)
+    if args.summary:
+        write(json.loads(args.out.read_text(encoding="utf-8")), args.out)
+        print(f"band: wrote {args.out.with_suffix('.md')}")
+        return 0
     if args.n < 4:
         parser.error("--n must be at least 4")
     runs, folders = [], []
@@ -142,7 +188,7 @@ def main(argv=None):
         )
         runs.append(metrics)
         folders.append(folder)
-    args.out.write_text(json.dumps(band(runs, folders), indent=1) + "\n", encoding="utf-8")
+    write(band(runs, folders), args.out)
     print(f"band: wrote {args.out} from {args.n} runs")
     return 0
 

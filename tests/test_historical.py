@@ -471,3 +471,9 @@ def test_the_gate_is_a_prediction_interval_for_one_new_run():
     assert compare.prediction_limit(3, 10**6) == pytest.approx(3.0, abs=1e-3)
     assert compare.prediction_limit(3, 16) == pytest.approx(3.70, abs=0.01)
     assert compare.prediction_limit(3, 4) > compare.prediction_limit(3, 6) > 3.7
+
+
+def test_committed_band_summary_is_made_from_the_committed_band():
+    """reference_band.md, which the README links, is band.summary of reference_band.json."""
+    data = json.loads(band.BAND.read_text(encoding="utf-8"))
+    assert band.BAND.with_suffix(".md").read_text(encoding="utf-8") == band.summary(data)
