@@ -170,10 +170,14 @@ def main(argv=None):
     runs, folders = [], []
     for seed in range(1, args.n + 1):
         print(f"band: run {seed}/{args.n} (seed {seed})", file=sys.stderr, flush=True)
-        with cpu_lock(args.lock):
-            folder, failure = run_notebook.run(
-                run_notebook.REPO / "vae_exercise.ipynb", args.runs_dir, seed=seed
-            )
+        try:
+            with cpu_lock(args.lock):
+                folder, failure = run_notebook.run(
+                    run_notebook.REPO / "vae_exercise.ipynb", args.runs_dir, seed=seed
+                )
+        except run_notebook.RunError as error:
+            print(f"band: {error}", file=sys.stderr)
+            return 2
         if failure:
             print(f"band: seed {seed} failed ({failure['error']}); see {folder}", file=sys.stderr)
             return 1

@@ -7,7 +7,7 @@ kernel ``vae-legacy``, once on ``vae-legacy-2016``, which ``make stack-2016`` bu
 Every printed line gets a verdict, identical or differs with both lines, on the
 terminal and in a report, ``side-by-side-seed<S>.md`` in today's run folder unless
 ``--report`` names another file. Exit 0 only when every line is identical; 1 when one
-differs or a run failed.
+differs or a run failed, 2 when a run cannot start, 130 on Ctrl-C.
 """
 
 import argparse
@@ -84,10 +84,21 @@ def main(argv=None):
     folders = {}
     for name, kernel in [("today", TODAY), ("2016", STACK_2016)]:
         print(f"side_by_side: seed {args.seed} on {kernel}", file=sys.stderr, flush=True)
-        folders[name], failure = run_notebook.run(
-            args.notebook, args.runs, seed=args.seed, kernel=kernel
-        )
+        try:
+            folders[name], failure = run_notebook.run(
+                args.notebook, args.runs, seed=args.seed, kernel=kernel
+            )
+        except run_notebook.RunError as error:
+            print(f"side_by_side: {error}", file=sys.stderr)
+            return 2
         if failure:
+            metrics = json.loads((folders[name] / "metrics.json").read_text(encoding="utf-8"))
+            if metrics["status"] == "interrupted":
+                print(
+                    f"side_by_side: interrupted; partial run kept in {folders[name]}",
+                    file=sys.stderr,
+                )
+                return 130
             print(f"side_by_side: the {name} run failed: {failure['error']}", file=sys.stderr)
             print(f"side_by_side: partial run kept in {folders[name]}", file=sys.stderr)
             return 1

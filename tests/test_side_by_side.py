@@ -48,3 +48,13 @@ def test_forward_pass_is_byte_identical_on_both_stacks(stack_2016, notebook_fold
     assert f"1 of 1 printed lines identical (numpy seed {seed})" in report
     python = json.loads((folders["2016"] / "metrics.json").read_text())["environment"]["python"]
     assert python.startswith("2.7.")
+
+
+def test_a_run_that_cannot_start_is_one_line(stack_2016, tmp_path, capsys):
+    runs = tmp_path / "a-file"
+    runs.write_text("not a folder")
+    argv = ["--seed", "1", "--runs", str(runs), "--no-data"]
+    assert side_by_side.main(argv) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"side_by_side: {runs} is a file, not a folder for runs"
+    )
