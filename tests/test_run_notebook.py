@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 from conftest import copy_of_notebook
 
@@ -49,6 +50,17 @@ def test_parse_metrics_reads_the_notebooks_prints():
         }
     ]
     assert run_notebook.parse_metrics("nothing printed") == {"forward_pass": None, "epochs": []}
+
+
+def test_parse_metrics_reads_todays_numpy_repr_too():
+    """numpy's post-2017 repr (shortest float32 digits) parses to the same float32 values."""
+    today = (
+        "[array(-565.93274, dtype=float32), array(-554.8701, dtype=float32), "
+        "array(11.062652, dtype=float32)]\n"
+    )
+    parsed = run_notebook.parse_metrics(today)["forward_pass"]
+    historical = run_notebook.parse_metrics(HISTORICAL_FORWARD)["forward_pass"]
+    assert np.float32(parsed).tolist() == np.float32(historical).tolist()
 
 
 def test_forward_pass_of_the_unchanged_notebook(notebook_folder, tmp_path):
