@@ -1,5 +1,8 @@
 """Fixtures shared by the test modules."""
 
+import json
+import subprocess
+from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat
@@ -23,6 +26,28 @@ def stack_2016():
     return SimpleNamespace(
         python=str(build.ENV / "bin" / "python"), theanorc=build.THEANORC, kernel=build.KERNEL_NAME
     )
+
+
+@pytest.fixture(scope="session")
+def python27_syntax_errors():
+    """Ask CPython 2.7 for the syntax errors of cells: for each, [parser error, compile
+    error] (tests/py2_syntax_recorder.py says what they hold). Skips without a Python 2.7."""
+    python27 = build.find_python27()
+    if python27 is None:
+        pytest.skip("no Python 2.7 here (PYTHON27, PATH, pyenv) to ask for its syntax errors")
+
+    def ask(cells):
+        recorded = subprocess.run(
+            [python27, str(Path(__file__).with_name("py2_syntax_recorder.py"))],
+            input=json.dumps(cells),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return json.loads(recorded.stdout)
+
+    return ask
 
 
 def digit_like(n, rng):
