@@ -26,13 +26,10 @@ the options) and stops on the first problem with one line and exit status 1.
 
 import argparse
 import configparser
-import contextlib
-import fcntl
 import importlib.util
 import json
 import math
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -50,6 +47,8 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))  # notebook_cells, and bench/ as a package
 
+import cpu_lock  # noqa: E402
+import run_record  # noqa: E402
 from bench import twin_numpy  # noqa: E402
 
 SEED = 1234
@@ -60,7 +59,6 @@ LAYERS = [(n_in, n_out) for _, n_in, n_out in twin_numpy.LAYERS]
 TRAIN_ROWS = 50_000  # the notebook's x_train: the first 50,000 rows of X_train
 DATA = REPO / "mnist.npz"
 BASE_SETTINGS = [("global", "floatX"), ("global", "device"), ("blas", "ldflags")]
-THEANO_SETTINGS = ["floatX", "blas__ldflags", "gcc__cxxflags", "linker", "allow_gc", "openmp"]
 
 
 def gemm_shapes():
@@ -181,13 +179,11 @@ def epoch_loop(train, x_train):
 
 
 def notebook_f_train():
-    import theano
-
+    """The notebook's f_train, and the versions and Theano settings it runs with."""
     import notebook_cells
 
     namespace = notebook_cells.build_model(notebook_cells.new_shell())
-    info = {name: str(getattr(theano.config, name)) for name in THEANO_SETTINGS}
-    return namespace["f_train"], info
+    return namespace["f_train"], run_record.environment()
 
 
 def serve(kind, threads, data=DATA):
@@ -259,20 +255,6 @@ def measure_gemm():
     print(json.dumps(results))
 
 
-@contextlib.contextmanager
-def cpu_lock(path):
-    """Hold an exclusive flock on ``path`` (no-op without one) while measuring."""
-    if path is None:
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def add_theano_flags(env, flags):
     """``env`` with ``flags`` appended to its THEANO_FLAGS."""
     return {**env, "THEANO_FLAGS": ",".join(filter(None, [env.get("THEANO_FLAGS"), flags]))}
@@ -314,7 +296,7 @@ def compile_times(env, scratch, lock):
     env = add_theano_flags(env, f"base_compiledir={cache}")
     times = {}
     for state in ("cold", "warm"):
-        with cpu_lock(lock):
+        with cpu_lock.held(lock):
             times[state] = run_worker(["--worker", "compile"], env)
     return times
 
@@ -456,8 +438,7 @@ def main():
         "threads": args.threads,
         "epoch_gflop": epoch_gflop(),
         "machine": {
-            "python": platform.python_version(),
-            "cpu_count": os.cpu_count(),
+            **run_record.machine(),
             "loadavg_start": os.getloadavg(),
             **{k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},
         },
@@ -465,7 +446,7 @@ def main():
         "note": "",
     }
 
-    with cpu_lock(args.lock):
+    with cpu_lock.held(args.lock):
         gemm = run_worker(["--worker", "gemm"], env)
     calls = Counter(f"{m}x{k}x{n}" for m, k, n in gemm_shapes())
     results["gemm"] = {
@@ -495,11 +476,11 @@ def main():
     for number, (name, kind, worker_env) in enumerate(workers):
         print(f"starting {name} ...", flush=True)
         log = Path(scratch, f"worker{number}.log")
-        with cpu_lock(args.lock):
+        with cpu_lock.held(args.lock):
             started.append(Worker(name, kind, worker_env, args.threads, log, args.data))
     for turn in range(args.epochs):
         for worker in started:
-            with cpu_lock(args.lock):
+            with cpu_lock.held(args.lock):
                 worker.epoch()
             print(f"epoch {turn + 1}/{args.epochs}  {worker.name:<30} {worker.seconds[-1]:.2f} s")
     for worker in started:
@@ -528,7 +509,7 @@ def main():
                 filter(None, [profile_env.get("THEANO_FLAGS"), "profile=True"])
             )
             path = args.out / f"profile_{config.replace('=', '-').replace(',', '_')}.txt"
-            with cpu_lock(args.lock):
+            with cpu_lock.held(args.lock):
                 run_worker(
                     ["--worker", "profile", "--profile-to", str(path), "--data", str(args.data)],
                     profile_env,

@@ -39,6 +39,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import scipy.stats  # noqa: E402
 
+import run_record  # noqa: E402
 from historical import band  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -60,25 +61,8 @@ class Row(NamedTuple):
     gated: bool
 
 
-class BadRun(Exception):
-    """The run cannot be compared: no metrics, a failed run, or numbers missing."""
-
-
-def is_number(value):
-    """A JSON number that is a float (nan and inf included), not a bool."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    try:
-        float(value)
-    except OverflowError:  # an integer with hundreds of digits
-        return False
-    return True
-
-
-def shown(value):
-    """A JSON value as a short phrase for an error message."""
-    text = "null" if value is None else json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+class Mismatch(Exception):
+    """The run and the band cannot be set side by side: they have different epochs."""
 
 
 def fmt(x, sign=False):
@@ -93,63 +77,21 @@ def fmt(x, sign=False):
     return f"{x:+.1f}" if sign else f"{x:.1f}"
 
 
-def check_epochs(epochs, where):
-    """Raise BadRun unless every epoch entry is an object with a number for each field."""
-    for e, entry in enumerate(epochs):
-        if not isinstance(entry, dict):
-            raise BadRun(f"{where}: epoch {e} is {shown(entry)}, not an object of six numbers")
-        for name in band.EPOCH_NAMES:
-            if not is_number(entry.get(name)):
-                got = shown(entry[name]) if name in entry else "missing"
-                raise BadRun(f"{where}: epoch {e} has no number for {name} ({got})")
-
-
-def load_run(folder):
-    """The run's metrics.json, checked to hold a finished run with every number we compare."""
-    path = Path(folder) / "metrics.json"
-    if not path.is_file():
-        raise BadRun(f"no metrics.json in {folder}")
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise BadRun(f"cannot read {path}: {error.strerror or error}") from error
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BadRun(f"{path} is not valid JSON ({error})") from error
-    if not isinstance(metrics, dict):
-        raise BadRun(f"{path} does not hold a metrics object")
-    status = metrics.get("status")
-    if status == "failed":
-        failure = metrics.get("failure")
-        failure = failure if isinstance(failure, dict) else {"error": failure}
-        where = f" at cell {failure['cell']}" if failure.get("cell") is not None else ""
-        raise BadRun(f"the run failed{where}: {failure.get('error') or 'no error recorded'}")
-    if status != "ok":
-        raise BadRun(f"{path} has status {shown(status) if 'status' in metrics else 'missing'}")
-    forward = metrics.get("forward_pass")
-    if not (isinstance(forward, list) and len(forward) == 3) or not all(map(is_number, forward)):
-        raise BadRun(f"{path} has no forward pass [LL, logpx, KL] (got {shown(forward)})")
-    epochs = metrics.get("epochs")
-    if not isinstance(epochs, list) or not epochs:
-        raise BadRun(f"{path} has no epoch lines")
-    check_epochs(epochs, path)
-    return metrics
-
-
 def verdicts(metrics, reference, k):
     """A Row per number: the forward pass, then every epoch's six numbers."""
     if len(metrics["epochs"]) != len(reference["epochs"]):
-        raise BadRun(
+        raise Mismatch(
             f"the run printed {len(metrics['epochs'])} epochs, "
             f"the band has {len(reference['epochs'])}"
         )
     pairs = [
         (f"forward {name}", metrics["forward_pass"][i], reference["forward_pass"][name], True)
-        for i, name in enumerate(band.FORWARD_NAMES)
+        for i, name in enumerate(run_record.FORWARD_NAMES)
     ]
-    check_epochs(metrics["epochs"], "the run")
+    run_record.check_epochs(metrics["epochs"], "the run")
     last = len(reference["epochs"]) - 1
     for e, (ours, theirs) in enumerate(zip(metrics["epochs"], reference["epochs"], strict=True)):
-        for name in band.EPOCH_NAMES:
+        for name in run_record.EPOCH_NAMES:
             pairs.append((f"epoch {e} {name}", ours[name], theirs[name], e == last))
     limit = prediction_limit(k, reference["n"])
     rows = []
@@ -203,7 +145,7 @@ def historical_table(metrics, reference):
         "| number | run | 2016 | run − 2016 | band mean ± sd |",
         "|---|---:|---:|---:|---:|",
     ]
-    for i, name in enumerate(band.FORWARD_NAMES):
+    for i, name in enumerate(run_record.FORWARD_NAMES):
         spread = reference["forward_pass"][name]
         ours = metrics["forward_pass"][i]
         lines.append(
@@ -249,7 +191,7 @@ def report(folder, metrics, reference, rows, k):
     env, versions, box = metrics.get("environment"), reference["versions"], reference["machine"]
     env = env if isinstance(env, dict) else {}
     wall = metrics.get("wall_seconds")
-    wall = fmt(wall) if is_number(wall) else shown(wall)
+    wall = fmt(wall) if run_record.is_number(wall) else run_record.shown(wall)
     return f"""# Run {Path(folder).name} against the reference band
 
 Verdict: **{"FAIL" if failed else "PASS"}**: {len(failed)} of {gated} gated numbers outside \
@@ -310,9 +252,9 @@ def main(argv=None):
         print(f"compare: cannot read the band file {args.band} ({error})", file=sys.stderr)
         return 1
     try:
-        metrics = load_run(args.run)
+        metrics = run_record.read_finished(args.run)
         rows = verdicts(metrics, reference, args.k)
-    except BadRun as error:
+    except (run_record.RecordError, Mismatch) as error:
         print(f"compare: {error}", file=sys.stderr)
         return 1
     out = args.out or args.run

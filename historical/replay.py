@@ -26,7 +26,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import sys
 import time
 from contextlib import redirect_stdout
@@ -36,15 +35,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import lasagne  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import theano  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+import cpu_lock  # noqa: E402
 import notebook_cells  # noqa: E402
 import run_notebook  # noqa: E402
-from historical import band  # noqa: E402
+import run_record  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 HISTORICAL = HERE / "summercamp2016_lab6.json"
@@ -116,7 +114,7 @@ def run(seed):
             notebook_cells.run_cells(shell, [cells[index]])
     wall = time.perf_counter() - start
     plt.close("all")
-    metrics = run_notebook.parse_metrics(printed.getvalue())
+    metrics = run_record.parse_printed(printed.getvalue())
     if metrics["forward_pass"] is None or len(metrics["epochs"]) != EPOCHS:
         raise RuntimeError(f"expected the forward pass and {EPOCHS} epoch lines in the output")
     return metrics, wall
@@ -132,11 +130,11 @@ def compare(metrics, historical):
             {
                 "epoch": FIRST + k,
                 "printed_2016_epoch": theirs["printed_epoch"],
-                "ours": {name: ours[name] for name in band.EPOCH_NAMES},
-                "2016": {name: theirs[name] for name in band.EPOCH_NAMES},
+                "ours": {name: ours[name] for name in run_record.EPOCH_NAMES},
+                "2016": {name: theirs[name] for name in run_record.EPOCH_NAMES},
                 "difference": {
                     name: round(ours[name] - theirs[name], 1) + 0.0  # no -0.0
-                    for name in band.EPOCH_NAMES
+                    for name in run_record.EPOCH_NAMES
                 },
             }
         )
@@ -157,22 +155,18 @@ def result(metrics, wall, seed, historical):
     over = [
         f"epoch {row['epoch']} {name}"
         for row in rows
-        for name in band.EPOCH_NAMES
+        for name in run_record.EPOCH_NAMES
         if abs(row["difference"][name]) > TOLERANCE[name.split("_")[0]]
     ]
     forward = historical["forward_pass"]
+    environment = run_record.environment()
     return {
         "what": "the 2016 training log replayed by the committed notebook's cells, substituted",
         "date": date.today().isoformat(),
         "seed": seed,
         "wall_seconds": round(wall, 1),
-        "versions": {
-            "python": platform.python_version(),
-            "theano": theano.__version__,
-            "lasagne": lasagne.__version__,
-            "numpy": np.__version__,
-        },
-        "machine": band.machine(),
+        "versions": {name: environment[name] for name in run_record.VERSIONS},
+        "machine": run_record.machine(),
         "substitutions": [{"old": old, "new": new} for old, new in SUBSTITUTIONS],
         "cells_run": [index + 1 for index in CELLS],
         "continuation": f"{EPOCHS} epochs straight through, parameters and Adam state kept; "
@@ -180,8 +174,8 @@ def result(metrics, wall, seed, historical):
         "tolerance_nats": TOLERANCE,
         "tolerance_why": WHY,
         "forward_pass": {
-            "ours": dict(zip(band.FORWARD_NAMES, metrics["forward_pass"], strict=True)),
-            "2016": {name: forward[name] for name in band.FORWARD_NAMES},
+            "ours": dict(zip(run_record.FORWARD_NAMES, metrics["forward_pass"], strict=True)),
+            "2016": {name: forward[name] for name in run_record.FORWARD_NAMES},
         },
         "compared": rows,
         "largest_train_LL_difference": largest(rows, "train_LL"),
@@ -210,7 +204,7 @@ def tables(data):
 
 def forward_table(data):
     lines = ["| forward pass | ours | 2016 | Δ |", "|---|---:|---:|---:|"]
-    for name in band.FORWARD_NAMES:
+    for name in run_record.FORWARD_NAMES:
         ours, theirs = data["forward_pass"]["ours"][name], data["forward_pass"]["2016"][name]
         lines.append(f"| {name} | {ours:.1f} | {theirs:.1f} | {ours - theirs:+.1f} |")
     return "\n".join(lines)
@@ -306,7 +300,7 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=HERE, help="where replay.* go")
     args = parser.parse_args(argv)
     historical = json.loads(HISTORICAL.read_text(encoding="utf-8"))
-    with band.cpu_lock(args.lock):
+    with cpu_lock.held(args.lock):
         metrics, wall = run(args.seed)
     data = result(metrics, wall, args.seed, historical)
     args.out.mkdir(parents=True, exist_ok=True)

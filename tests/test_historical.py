@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import notebook_cells
+import run_record
 from historical import band, compare, replay
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,9 +36,11 @@ def metrics_at_means(reference):
         "failure": None,
         "seed": None,
         "wall_seconds": 45.0,
-        "forward_pass": [reference["forward_pass"][name]["mean"] for name in band.FORWARD_NAMES],
+        "forward_pass": [
+            reference["forward_pass"][name]["mean"] for name in run_record.FORWARD_NAMES
+        ],
         "epochs": [
-            {"epoch": e["epoch"], **{name: e[name]["mean"] for name in band.EPOCH_NAMES}}
+            {"epoch": e["epoch"], **{name: e[name]["mean"] for name in run_record.EPOCH_NAMES}}
             for e in reference["epochs"]
         ],
         "environment": reference["versions"],
@@ -215,7 +218,7 @@ def test_a_malformed_record_is_one_line_not_a_traceback(tmp_path, capsys, case):
 
 def test_malformed_epochs_given_straight_to_verdicts_are_refused():
     metrics = with_change(set_epoch(4, None))
-    with pytest.raises(compare.BadRun, match="^the run: epoch 4 is null, not an object"):
+    with pytest.raises(run_record.RecordError, match="^the run: epoch 4 is null, not an object"):
         compare.verdicts(metrics, reference(), 3)
 
 
@@ -387,7 +390,7 @@ def synthetic_run(seed, shift):
         "epochs": [
             {
                 "epoch": e,
-                **{name: -100.0 + e + shift * i for i, name in enumerate(band.EPOCH_NAMES)},
+                **{name: -100.0 + e + shift * i for i, name in enumerate(run_record.EPOCH_NAMES)},
             }
             for e in range(3)
         ],
@@ -451,7 +454,8 @@ def test_a_substitution_that_does_not_match_once_fails_loudly(old, count):
 def test_replay_pairs_epoch_29_with_printed_2016_epoch_0():
     historical = json.loads(replay.HISTORICAL.read_text())
     epochs = [
-        {"epoch": e, **{name: -90.0 for name in band.EPOCH_NAMES}} for e in range(replay.EPOCHS)
+        {"epoch": e, **{name: -90.0 for name in run_record.EPOCH_NAMES}}
+        for e in range(replay.EPOCHS)
     ]
     data = replay.result({"forward_pass": [-1.0, -1.0, 0.0], "epochs": epochs}, 1.0, 1, historical)
     first = data["compared"][0]
