@@ -1,4 +1,5 @@
-"""The historical comparison: band arithmetic, the compare gate, the replay's substitutions.
+"""The historical comparison: band arithmetic, the compare gate, the replay's substitutions,
+its report.
 
 Fast: no notebook runs. compare.py is fed metrics files made from the committed
 band; band.py's arithmetic is checked on synthetic metrics.
@@ -19,7 +20,7 @@ import pytest
 
 import notebook_cells
 import run_record
-from historical import band, compare, replay
+from historical import band, compare, replay, replay_report
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "historical" / "summercamp2016_lab6.json"
@@ -481,3 +482,11 @@ def test_committed_band_summary_is_made_from_the_committed_band():
     """reference_band.md, which the README links, is band.summary of reference_band.json."""
     data = json.loads(band.BAND.read_text(encoding="utf-8"))
     assert band.BAND.with_suffix(".md").read_text(encoding="utf-8") == band.summary(data)
+
+
+def test_committed_replay_report_is_made_from_the_committed_replay():
+    """replay.md, which the README links, is replay_report.markdown of replay.json."""
+    data = json.loads((replay.HERE / "replay.json").read_text(encoding="utf-8"))
+    historical = json.loads(replay.HISTORICAL.read_text(encoding="utf-8"))
+    expected = replay_report.markdown(data, historical)
+    assert (replay.HERE / "replay.md").read_text(encoding="utf-8") == expected
