@@ -1,4 +1,4 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures and paths shared by the test modules."""
 
 import json
 import subprocess
@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 import notebook_cells
+from legacy import install
 from stack2016 import build
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +31,18 @@ def stack_2016():
     )
 
 
+@pytest.fixture
+def project_kernel(tmp_path, monkeypatch):
+    """The name of the project's kernel, its spec written by legacy.install itself but into a
+    temporary prefix that Jupyter searches first; the kernel gets a fresh IPython profile."""
+    prefix = tmp_path / "prefix"
+    monkeypatch.setattr(install, "PREFIX", prefix)
+    install.install_kernelspec()
+    monkeypatch.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    return install.KERNEL_NAME
+
+
 @pytest.fixture(scope="session")
 def python27_syntax_errors():
     """Ask CPython 2.7 for the syntax errors of cells: for each, [parser error, compile
@@ -38,7 +53,7 @@ def python27_syntax_errors():
 
     def ask(cells):
         recorded = subprocess.run(
-            [python27, str(Path(__file__).with_name("py2_syntax_recorder.py"))],
+            [python27, str(REPO / "tests" / "py2_syntax_recorder.py")],
             input=json.dumps(cells),
             capture_output=True,
             text=True,

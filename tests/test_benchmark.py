@@ -7,15 +7,14 @@ in about a second; nothing is compiled or timed.
 import io
 import subprocess
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 from bench import benchmark, worker
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "bench" / "benchmark.py"
 
 

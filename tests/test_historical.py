@@ -17,12 +17,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 import notebook_cells
 import run_record
 from historical import band, compare, replay, replay_report
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "historical" / "summercamp2016_lab6.json"
 
 

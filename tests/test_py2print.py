@@ -6,19 +6,17 @@ import re
 import subprocess
 import sys
 import traceback
-from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
+from conftest import REPO
 from IPython.core.interactiveshell import InteractiveShell
 from nbclient import NotebookClient
 from traitlets.config import Config
 
 from legacy import py2print, py2syntax
 from stack2016 import build
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # The notebook's two print statements, byte for byte, with stub values for what they print.
 STUBS = """\
@@ -240,7 +238,7 @@ def test_goldens_are_what_python27_prints():
     if python27 is None:
         pytest.skip("no Python 2.7 here (PYTHON27, PATH, pyenv) to record the goldens again")
     recorded = subprocess.run(
-        [python27, str(ROOT / "tests" / "py2_print_recorder.py")],
+        [python27, str(REPO / "tests" / "py2_print_recorder.py")],
         input=json.dumps([cells for _, cells, *_ in GOLDEN]),
         capture_output=True,
         text=True,
@@ -252,7 +250,7 @@ def test_goldens_are_what_python27_prints():
 
 def test_numpy_prints_as_numpy_1_11(shell, capsys):
     """The 2016 forward-pass line, printed from its own float32 values, to the byte."""
-    historical = json.loads((ROOT / "historical" / "summercamp2016_lab6.json").read_text())
+    historical = json.loads((REPO / "historical" / "summercamp2016_lab6.json").read_text())
     forward = historical["forward_pass"]
     values = ", ".join(repr(forward[name]) for name in ("LL", "logpx", "KL"))
     run_cells(shell, [f"import numpy as np\nprint [np.array(np.float32(v)) for v in [{values}]]"])
@@ -321,16 +319,8 @@ def test_unload(shell):
     py2print.load_ipython_extension(shell)
 
 
-def test_real_kernel(tmp_path, monkeypatch):
-    """The notebook's cells through nbclient and a kernel like the installed ``vae-legacy``."""
-    spec = tmp_path / "kernels" / "vae-legacy"
-    spec.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    argv.append("--InteractiveShellApp.extensions=legacy.py2print")
-    kernel = {"argv": argv, "display_name": "vae-legacy", "language": "python"}
-    (spec / "kernel.json").write_text(json.dumps(kernel))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+def test_real_kernel(project_kernel):
+    """The notebook's cells through nbclient and the project's kernel, ``vae-legacy``."""
     cells = [
         "%matplotlib inline\n" + STUBS + "print 'ready',",
         F_TRAIN,
@@ -340,7 +330,7 @@ def test_real_kernel(tmp_path, monkeypatch):
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     NotebookClient(
-        nb, kernel_name="vae-legacy", timeout=60, resources={"metadata": {"path": str(ROOT)}}
+        nb, kernel_name=project_kernel, timeout=60, resources={"metadata": {"path": str(REPO)}}
     ).execute()
     outputs = [cell.outputs for cell in nb.cells]
     assert {o.output_type for cell in outputs for o in cell} == {"stream"}
@@ -493,24 +483,16 @@ def test_unload_unhooks_the_compiler(shell):
     assert vars(shell.compile)["cache"].py2print and vars(shell.compile)["ast_parse"].py2print
 
 
-def test_real_kernel_errors(tmp_path, monkeypatch):
-    """Through a kernel like the installed ``vae-legacy``: the error outputs nbclient gets."""
-    spec = tmp_path / "kernels" / "vae-legacy"
-    spec.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    argv.append("--InteractiveShellApp.extensions=legacy.py2print")
-    kernel = {"argv": argv, "display_name": "vae-legacy", "language": "python"}
-    (spec / "kernel.json").write_text(json.dumps(kernel))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+def test_real_kernel_errors(project_kernel):
+    """Through the project's kernel, ``vae-legacy``: the error outputs nbclient gets."""
     cells = ['y = 2\nprint "a"\nz = = 3', 'x = 0\nprint "a", 1/x']
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     NotebookClient(
         nb,
-        kernel_name="vae-legacy",
+        kernel_name=project_kernel,
         timeout=60,
         allow_errors=True,
-        resources={"metadata": {"path": str(ROOT)}},
+        resources={"metadata": {"path": str(REPO)}},
     ).execute()
     (syntax,), (_, runtime) = (cell.outputs for cell in nb.cells)
     assert (syntax.ename, syntax.evalue.split(" (")[0]) == ("SyntaxError", "invalid syntax")

@@ -15,16 +15,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import copy_of_notebook
+from conftest import REPO, copy_of_notebook
 
 import notebook_cells
 import run_notebook
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_forward_pass_of_the_unchanged_notebook(notebook_folder, tmp_path):
