@@ -226,7 +226,7 @@ class EpochServer:
         self.process.wait()
 
 
-def better_median(seconds):
+def median_of_faster_half(seconds):
     """Median of the faster half of the epochs (ceil(n / 2) of them): an epoch that
     another process slowed down only ever makes it longer, never shorter."""
     return statistics.median(sorted(seconds)[: math.ceil(len(seconds) / 2)])
@@ -365,7 +365,12 @@ def main(argv=None):
         server.close()
 
     results["frameworks"] = {
-        w.name: {"median": better_median(w.seconds), "seconds": w.seconds, "LL": w.lls, **w.info}
+        w.name: {
+            "median": median_of_faster_half(w.seconds),
+            "seconds": w.seconds,
+            "LL": w.lls,
+            **w.info,
+        }
         for w in started
     }
     if "PyTorch twin" in results["frameworks"]:

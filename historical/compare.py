@@ -155,8 +155,9 @@ def historical_table(metrics, reference):
     return "\n".join(lines), forward["caveat"]
 
 
-def plot(metrics, reference, k, path):
-    """LL and KL per epoch, train and valid: the band's mean ± k·sd shaded, the run as dots."""
+def plot(metrics, reference, limit, path):
+    """LL and KL per epoch, train and valid: the band's mean ± limit·sd shaded, the run as
+    dots (``limit``: the prediction limit, in band sds)."""
     epochs = [e["epoch"] for e in reference["epochs"]]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for axis, quantity in zip(axes, ["LL", "KL"], strict=True):
@@ -166,11 +167,11 @@ def plot(metrics, reference, k, path):
             sd = [max(e[name]["sd"], SD_FLOOR) for e in reference["epochs"]]
             axis.fill_between(
                 epochs,
-                [m - k * s for m, s in zip(mean, sd, strict=True)],
-                [m + k * s for m, s in zip(mean, sd, strict=True)],
+                [m - limit * s for m, s in zip(mean, sd, strict=True)],
+                [m + limit * s for m, s in zip(mean, sd, strict=True)],
                 color=colour,
                 alpha=0.2,
-                label=f"band {split} ± {k:.1f} sd",
+                label=f"band {split} ± {limit:.1f} sd",
             )
             axis.plot(epochs, mean, color=colour, linewidth=1)
             axis.plot(epochs, [e[name] for e in metrics["epochs"]], "o", color=colour, ms=4)
@@ -184,7 +185,9 @@ def plot(metrics, reference, k, path):
     plt.close(figure)
 
 
-def report(folder, metrics, reference, rows, k):
+def report(folder, metrics, reference, rows, limit):
+    """comparison.md: the verdict, the rule (``limit``: the prediction limit, in band sds),
+    every number's row and the 2016 forward pass."""
     failed = outside(rows)
     historical, caveat = historical_table(metrics, reference)
     gated = sum(row.gated for row in rows)
@@ -195,14 +198,14 @@ def report(folder, metrics, reference, rows, k):
     return f"""# Run {Path(folder).name} against the reference band
 
 Verdict: **{"FAIL" if failed else "PASS"}**: {len(failed)} of {gated} gated numbers outside \
-±{k:.1f} sd of the band.
+±{limit:.1f} sd of the band.
 
 - run: seed {metrics.get("seed")}, {wall} s, Python {env.get("python")}, \
 Theano {env.get("theano")}, Lasagne {env.get("lasagne")}, numpy {env.get("numpy")}
 - band: N = {reference["n"]} runs of the unchanged notebook, seeds {reference["seeds"]}, \
 {reference["date"]}, Python {versions["python"]}, Theano {versions["theano"]}, \
 Lasagne {versions["lasagne"]}, numpy {versions["numpy"]}, {box["cpu"]} ({box["cores"]} cores)
-- rule: a number is inside when |run − mean| ≤ {k:.2f} · sd (a Student-t prediction \
+- rule: a number is inside when |run − mean| ≤ {limit:.2f} · sd (a Student-t prediction \
 interval for one new run, N = {reference["n"]}, 99.73% coverage), sd being the band's sample sd \
 with a floor of {SD_FLOOR} nat (the notebook prints one decimal, so a smaller spread is \
 rounding); gated: {GATE}; the other epochs get a verdict but do not gate.
