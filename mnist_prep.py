@@ -183,8 +183,10 @@ def remove_stale_temps(path):
     return removed
 
 
-def write_atomic(path, write):
-    """Call write(file) on a temp file next to path, then move it into place.
+def write_whole_durably(path, write):
+    """Call write(file) on a temp file next to path, sync it to disk, then move it into place:
+    path is the old file or the whole new one, even after a crash of the machine, and
+    writers at the same time do not mix (each has its own temp file).
 
     The temp file is `.NAME.PID.XXXXXXXX.tmp`. On any failure, KeyboardInterrupt and
     Terminated included, it is removed and path is left as it was; stale ones
@@ -289,7 +291,7 @@ def download(name, cache_dir, checksums, mirrors=None, fetch=None):
         else:
             why = "; ".join(f"{host}: {reason}" for host, reason in reasons)
         raise PrepError(f"could not download {name}: {why}; {OFFLINE_HINT}")
-    write_atomic(path, lambda f: f.write(data))
+    write_whole_durably(path, lambda f: f.write(data))
     return path
 
 
@@ -447,7 +449,7 @@ def build(
         "y_test": y_test,
         "meta": np.array(json.dumps(meta)),
     }
-    write_atomic(out_path, lambda f: save_npz(f, arrays))
+    write_whole_durably(out_path, lambda f: save_npz(f, arrays))
     return meta
 
 

@@ -23,8 +23,6 @@ import contextlib
 import functools
 import itertools
 import json
-import os
-import re
 import signal
 import sys
 import tempfile
@@ -42,50 +40,9 @@ from nbclient.util import ensure_async, run_sync
 from nbconvert import HTMLExporter
 
 import mnist_prep
+import run_record
 
 REPO = Path(__file__).resolve().parent
-NUMBER = r"(-?\d+\.\d+|-?inf|nan)"
-FORWARD = re.compile(
-    r"\[array\(([^,]+), dtype=float32\), array\(([^,]+), dtype=float32\), "
-    r"array\(([^,]+), dtype=float32\)\]"
-)
-EPOCH = re.compile(
-    rf"Epoch (\d+)\tTrain: LL: {NUMBER}\tKL {NUMBER}\tlogpx: {NUMBER}\t"
-    rf"Valid: LL: {NUMBER}\tKL {NUMBER}\tlogpx: {NUMBER}"
-)
-# The names metrics.json gives the forward-pass triple and each epoch's six numbers.
-FORWARD_NAMES = ["LL", "logpx", "KL"]
-EPOCH_NAMES = ["train_LL", "train_KL", "train_logpx", "valid_LL", "valid_KL", "valid_logpx"]
-THEANO_SETTINGS = [
-    "floatX",
-    "device",
-    "blas__ldflags",
-    "openmp",
-    "linker",
-    "allow_gc",
-    "optimizer",
-    "gcc__cxxflags",
-    "compiledir",
-]
-# Asked of the kernel after the last cell, so the record is what the notebook ran with.
-# Python 2.7 too (the 2016 stack), where Theano 0.8.2 nests settings: config.blas.ldflags.
-ENVIRONMENT_CODE = f"""
-def _environment():
-    import functools, json, os, platform, sys, lasagne, numpy, theano
-    def setting(name):
-        if hasattr(theano.config, name):
-            return getattr(theano.config, name)
-        return functools.reduce(getattr, name.split("__"), theano.config)
-    return json.dumps({{
-        "python": platform.python_version(), "executable": sys.executable,
-        "theano": theano.__version__, "lasagne": lasagne.__version__, "numpy": numpy.__version__,
-        "THEANORC": os.environ.get("THEANORC", ""),
-        "THEANO_FLAGS": os.environ.get("THEANO_FLAGS", ""),
-        "theano_config": dict((k, str(setting(k))) for k in {THEANO_SETTINGS!r}),
-    }})
-print(_environment())
-del _environment
-"""
 # Asked of the kernel after a cell failed: the line of the cell's own code the error came
 # from, from the traceback's frames (the frame after IPython's run_code, which runs the
 # cell, names the cell's file; the innermost frame in that file is the line), or, for a
@@ -110,28 +67,11 @@ def _failure():
 print(_failure())
 del _failure
 """
-# How a run's folder is named when it ends: runs/<timestamp><ending>.
-ENDINGS = {"ok": "", "failed": "-failed", "interrupted": "-interrupted"}
 STAMP = "%Y-%m-%dT%H-%M-%S"
 
 
 class RunError(Exception):
     """What keeps a run from starting, or from being kept, said in one line."""
-
-
-def parse_metrics(stdout):
-    """The forward-pass triple [LL, logpx, KL] and the per-epoch lines the notebook prints."""
-    forward = FORWARD.search(stdout)
-    return {
-        "forward_pass": [float(v) for v in forward.groups()] if forward else None,
-        "epochs": [
-            {
-                "epoch": int(m[1]),
-                **{name: float(v) for name, v in zip(EPOCH_NAMES, m.groups()[1:], strict=True)},
-            }
-            for m in EPOCH.finditer(stdout)
-        ],
-    }
 
 
 class StreamingClient(NotebookClient):
@@ -311,7 +251,7 @@ def execute(nb, folder, log, seed=None, interrupts=None):
                 else:
                     ran = True
                 if run_sync(client.kc.is_alive)():
-                    environment = kernel_json(client, ENVIRONMENT_CODE)
+                    environment = kernel_json(client, run_record.ENVIRONMENT_CODE)
             except KeyboardInterrupt:
                 abandon_tasks()
                 raise
@@ -342,7 +282,7 @@ def save_figures(nb, folder):
         ]
         for k, png in enumerate(pngs, 1):
             name = f"cell{index:02d}-{k}.png"
-            write_atomically(folder / name, base64.b64decode(png))
+            run_record.write_whole(folder / name, base64.b64decode(png))
             names.append(name)
     return names
 
@@ -382,16 +322,6 @@ def use_kernel(nb, name=None):
     return spec.metadata.get("vae_legacy_stack", name)
 
 
-def write_atomically(path, data):
-    """Write ``path`` whole or not at all: a reader never sees half of it."""
-    temporary = path.with_name(f".{path.name}.partial")
-    if isinstance(data, str):
-        temporary.write_text(data, encoding="utf-8")
-    else:
-        temporary.write_bytes(data)
-    os.replace(temporary, path)
-
-
 def runs_folder(runs_dir):
     """Make ``runs_dir`` if needed and check that run folders can be written in it."""
     runs_dir = Path(runs_dir)
@@ -411,7 +341,11 @@ def claim_run_folder(runs_dir, stamp):
     runs_dir = runs_folder(runs_dir)
     for n in itertools.count(1):
         name = stamp if n == 1 else f"{stamp}-{n}"
-        if any((runs_dir / (name + ending)).exists() for ending in ENDINGS.values() if ending):
+        if any(
+            (runs_dir / (name + ending)).exists()
+            for ending in run_record.ENDINGS.values()
+            if ending
+        ):
             continue
         try:
             (runs_dir / name).mkdir()
@@ -422,35 +356,29 @@ def claim_run_folder(runs_dir, stamp):
         return runs_dir / name
 
 
-def run_record(nb, notebook, stamp, seed, stack, status="running", failure=None, **found):
-    """metrics.json: how the run went, what it printed, and what it ran on."""
-    stdout = found.get("stdout", "")
-    return {
-        "status": status,
-        "failure": failure,
-        "notebook": str(notebook),
-        "started": stamp,
-        "seed": seed,
-        "kernel": nb.metadata.kernelspec.name,
-        "stack": stack,
-        "wall_seconds": found.get("wall_seconds"),
-        "cell_seconds": [c.metadata.get("wall_seconds") for c in nb.cells if c.cell_type == "code"],
-        **parse_metrics(stdout),
-        "figures": found.get("figures", []),
-        "environment": found.get("environment", {}),
-    }
+def record_of(nb, notebook, stamp, seed, stack, **outcome):
+    """This run's metrics.json (run_record): what it ran, and ``outcome`` so far."""
+    return run_record.new(
+        notebook=notebook,
+        started=stamp,
+        seed=seed,
+        kernel=nb.metadata.kernelspec.name,
+        stack=stack,
+        cell_seconds=[c.metadata.get("wall_seconds") for c in nb.cells if c.cell_type == "code"],
+        **outcome,
+    )
 
 
 def save_run(folder, nb, notebook, stdout, log):
     """Write the executed notebook, its HTML, stdout and the figures; return the figures."""
-    write_atomically(folder / notebook.name, nbformat.writes(nb))
+    run_record.write_whole(folder / notebook.name, nbformat.writes(nb))
     try:
         html, _ = HTMLExporter().from_notebook_node(nb)
     except Exception as error:  # keep the run without its HTML rather than lose it
         log.write(f"run_notebook: no HTML export ({type(error).__name__}: {error})\n")
     else:
-        write_atomically(folder / notebook.with_suffix(".html").name, html)
-    write_atomically(folder / "stdout.txt", stdout)
+        run_record.write_whole(folder / notebook.with_suffix(".html").name, html)
+    run_record.write_whole(folder / "stdout.txt", stdout)
     return save_figures(nb, folder)
 
 
@@ -461,7 +389,8 @@ def run(notebook, runs_dir, log=sys.stderr, seed=None, kernel=None):
     notebook itself never seeds); it is recorded, and the notebook is left as it is.
     ``kernel`` names the kernel to run on; by default the one the notebook names.
     The run folder is claimed before the kernel starts, and holds a metrics.json saying
-    "running" until the run ends; it is then named for how the run ended (ENDINGS),
+    "running" until the run ends; it is then named for how the run ended
+    (run_record.ENDINGS),
     ``failure`` saying where it stopped. RunError: no such notebook or kernel, or a
     ``runs_dir`` where run folders cannot be written.
     """
@@ -471,9 +400,9 @@ def run(notebook, runs_dir, log=sys.stderr, seed=None, kernel=None):
     with Interrupts() as interrupts:
         stamp = datetime.now().strftime(STAMP)
         folder = claim_run_folder(runs_dir, stamp)
-        record = functools.partial(run_record, nb, notebook, stamp, seed, stack)
+        record = functools.partial(record_of, nb, notebook, stamp, seed, stack)
         try:
-            write_atomically(folder / "metrics.json", json.dumps(record(), indent=1) + "\n")
+            run_record.write(folder, record())
         except OSError as error:
             folder.rmdir()
             raise RunError(f"cannot write in {folder}: {error.strerror}") from None
@@ -485,18 +414,20 @@ def run(notebook, runs_dir, log=sys.stderr, seed=None, kernel=None):
         status = "interrupted" if interrupted else "failed" if failure else "ok"
         try:
             figures = save_run(folder, nb, notebook, stdout, log)
-            metrics = record(
-                status,
-                failure,
-                stdout=stdout,
-                wall_seconds=wall,
-                figures=figures,
-                environment=environment,
+            run_record.write(
+                folder,
+                record(
+                    status=status,
+                    failure=failure,
+                    stdout=stdout,
+                    wall_seconds=wall,
+                    figures=figures,
+                    environment=environment,
+                ),
             )
-            write_atomically(folder / "metrics.json", json.dumps(metrics, indent=1) + "\n")
         except OSError as error:
             raise RunError(f"could not save the run in {folder}: {error}") from None
-    final = folder.with_name(folder.name + ENDINGS[status])
+    final = folder.with_name(folder.name + run_record.ENDINGS[status])
     if final != folder:
         try:
             folder.rename(final)
@@ -529,7 +460,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("run_notebook: interrupted before the notebook ran", file=sys.stderr)
         return 130
-    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics = run_record.read(folder)
     if failure:
         where = f"cell {failure['cell']}" + (f", line {failure['line']}" if failure["line"] else "")
         if metrics["status"] == "interrupted":

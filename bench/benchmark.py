@@ -7,9 +7,10 @@ model and function cells are executed by ``notebook_cells`` and its ``f_train``
 is called as the notebook's training loop calls it. The twins (``twin_torch.py``,
 ``twin_numpy.py``) are the same model written again.
 
-Every framework lives in its own long-lived subprocess with the same thread
-count; the parent asks them for one epoch each in turn (Theano, PyTorch, numpy,
-Theano, ...), so slow drift of the machine hits all of them alike. With
+Every framework lives in its own long-lived subprocess (``bench/worker.py``, as
+every other measurement) with the same thread count; this driver asks them for one
+epoch each in turn (Theano, PyTorch, numpy, Theano, ...), so slow drift of the
+machine hits all of them alike. With
 ``--lock`` each measurement holds an flock on that file, so engineers sharing
 the machine can take turns without holding it for the whole run.
 
@@ -19,6 +20,7 @@ run at all (floatX, device, blas.ldflags) and leaves the rest at Theano's
 defaults, and anything else is THEANO_FLAGS applied on top of ``tuned``.
 
     .venv/bin/python bench/benchmark.py --lock /tmp/vae-cpu.lock
+    .venv/bin/python -m bench.benchmark --lock /tmp/vae-cpu.lock    # the same
 
 Before timing anything it checks its inputs (``mnist.npz``, ``--out``, ``--lock``,
 the options) and stops on the first problem with one line and exit status 1.
@@ -26,19 +28,15 @@ the options) and stops on the first problem with one line and exit status 1.
 
 import argparse
 import configparser
-import contextlib
-import fcntl
 import importlib.util
 import json
 import math
 import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 import zlib
 from collections import Counter
@@ -46,51 +44,23 @@ from pathlib import Path
 
 import numpy as np
 
+import cpu_lock
+import run_record
+from bench import worker
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-sys.path.insert(0, str(REPO))  # notebook_cells, and bench/ as a package
-
-from bench import twin_numpy  # noqa: E402
-
-SEED = 1234
-BATCH = 64
-NUM_BATCHES = 50_000 // BATCH  # 781, the notebook's num_batch_train
-# (inputs, outputs) of the notebook's seven DenseLayers: enc1, enc2, mu, logvar, dec1, dec2, out.
-LAYERS = [(n_in, n_out) for _, n_in, n_out in twin_numpy.LAYERS]
-TRAIN_ROWS = 50_000  # the notebook's x_train: the first 50,000 rows of X_train
 DATA = REPO / "mnist.npz"
 BASE_SETTINGS = [("global", "floatX"), ("global", "device"), ("blas", "ldflags")]
-THEANO_SETTINGS = ["floatX", "blas__ldflags", "gcc__cxxflags", "linker", "allow_gc", "openmp"]
-
-
-def gemm_shapes():
-    """The (m, k, n) of every matrix product in one training step, forward and backward.
-
-    A dense layer with a batch of B rows computes X (B x n_in) @ W (n_in x n_out)
-    forward, X.T (n_in x B) @ dY for the weight gradient and dY (B x n_out) @ W.T
-    for the input gradient, which the first layer does not need (x is data).
-    """
-    shapes = []
-    for index, (n_in, n_out) in enumerate(LAYERS):
-        shapes += [(BATCH, n_in, n_out), (n_in, BATCH, n_out)]
-        if index > 0:
-            shapes.append((BATCH, n_out, n_in))
-    return shapes
 
 
 def epoch_gflop():
-    """FLOPs of an epoch's matrix products: sum over products of 2*m*k*n, times 781 batches.
+    """FLOPs of an epoch's matrix products: sum over products of 2*m*k*n, times NUM_BATCHES.
 
     Elementwise work (ELU, sigmoid, loss, Adam) is O(B*n) per layer, against
     O(B*n_in*n_out) for the products, and is left out.
     """
-    return sum(2 * m * k * n for m, k, n in gemm_shapes()) * NUM_BATCHES / 1e9
-
-
-def training_data(path=DATA):
-    """The notebook's x_train: a Bernoulli sample of MNIST's first 50,000 training images."""
-    images = np.load(path)["X_train"][:TRAIN_ROWS]
-    return np.random.RandomState(SEED).binomial(1, images).astype("float32")
+    return sum(2 * m * k * n for m, k, n in worker.gemm_shapes()) * worker.NUM_BATCHES / 1e9
 
 
 class InputError(Exception):
@@ -98,7 +68,7 @@ class InputError(Exception):
 
 
 def check_data(path):
-    """Raise InputError unless path holds the X_train training_data needs.
+    """Raise InputError unless path holds the X_train the worker's training_data needs.
 
     That is: an .npz archive whose X_train is float32, at least TRAIN_ROWS rows of
     784 pixels, every value a probability (the Bernoulli sample draws from them).
@@ -122,12 +92,12 @@ def check_data(path):
             x = archive["X_train"]
         except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
             raise InputError(f"{path}: X_train cannot be read ({error})") from error
-    if x.dtype != np.float32 or x.ndim != 2 or x.shape[0] < TRAIN_ROWS or x.shape[1] != 784:
+    if x.dtype != np.float32 or x.ndim != 2 or x.shape[0] < worker.TRAIN_ROWS or x.shape[1] != 784:
         raise InputError(
             f"{path}: X_train is {x.dtype} of shape {x.shape}; expected float32 "
-            f"with at least {TRAIN_ROWS} rows of 784"
+            f"with at least {worker.TRAIN_ROWS} rows of 784"
         )
-    x = x[:TRAIN_ROWS]
+    x = x[: worker.TRAIN_ROWS]
     if not (np.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
         raise InputError(
             f"{path}: X_train has values outside [0, 1] (min {np.nanmin(x)}, max {np.nanmax(x)})"
@@ -171,108 +141,6 @@ def check_inputs(args, configs):
             raise InputError(f"cannot open the lock file {args.lock} ({error.strerror})") from error
 
 
-def epoch_loop(train, x_train):
-    """The notebook's inner training loop; returns the epoch's mean LL."""
-    lls = []
-    for i in range(NUM_BATCHES):
-        out = train(x_train[BATCH * i : (i + 1) * BATCH])
-        lls += [out[0]]
-    return float(np.mean(lls))
-
-
-def notebook_f_train():
-    import theano
-
-    import notebook_cells
-
-    namespace = notebook_cells.build_model(notebook_cells.new_shell())
-    info = {name: str(getattr(theano.config, name)) for name in THEANO_SETTINGS}
-    return namespace["f_train"], info
-
-
-def serve(kind, threads, data=DATA):
-    """Worker: build one framework's step, then run an epoch per line read from stdin."""
-    if kind == "theano":
-        train, info = notebook_f_train()
-    elif kind == "torch":
-        import torch
-
-        from bench import twin_torch
-
-        torch.set_num_threads(threads)
-        train = twin_torch.make_train_step(SEED)
-        info = {"torch": torch.__version__, "threads": torch.get_num_threads()}
-    else:
-        train = twin_numpy.make_train_step(SEED)
-        info = {"numpy": np.__version__}
-    x_train = training_data(data)
-    start = time.perf_counter()
-    epoch_loop(train, x_train)
-    info["warmup_seconds"] = time.perf_counter() - start
-    print(json.dumps(info), flush=True)
-    for _ in sys.stdin:
-        start = time.perf_counter()
-        ll = epoch_loop(train, x_train)
-        print(json.dumps({"seconds": time.perf_counter() - start, "LL": ll}), flush=True)
-
-
-def profile_epoch(path, data=DATA):
-    """Worker: one epoch of the notebook's f_train under Theano's profiler, saved as text."""
-    train, _ = notebook_f_train()
-    epoch_loop(train, training_data(data))
-    with open(path, "w") as handle:
-        train.profile.summary(file=handle, n_apply_to_print=30)
-    print(json.dumps({"profile": path}))
-
-
-def measure_compile():
-    """Worker: seconds to import Theano, then to run the notebook's function cell."""
-    start = time.perf_counter()
-    import theano  # noqa: F401
-
-    import_seconds = time.perf_counter() - start
-    import notebook_cells as nb
-
-    shell = nb.new_shell()
-    nb.build_graph(shell)
-    start = time.perf_counter()
-    nb.run_cells(shell, [nb.code_cells()[nb.FUNCTIONS]])
-    compile_seconds = time.perf_counter() - start
-    print(json.dumps({"import": import_seconds, "compile": compile_seconds}))
-
-
-def measure_gemm():
-    """Worker: numpy/OpenBLAS sgemm GFLOP/s at the model's shapes (best of 5 x 100 calls)."""
-    rng = np.random.default_rng(SEED)
-    results = {}
-    for m, k, n in sorted(set(gemm_shapes())):
-        a, b = rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)
-        out = np.empty((m, n), dtype=np.float32)
-        np.matmul(a, b, out=out)
-        best = math.inf
-        for _ in range(5):
-            start = time.perf_counter()
-            for _ in range(100):
-                np.matmul(a, b, out=out)
-            best = min(best, (time.perf_counter() - start) / 100)
-        results[f"{m}x{k}x{n}"] = {"seconds": best, "gflops": 2 * m * k * n / best / 1e9}
-    print(json.dumps(results))
-
-
-@contextlib.contextmanager
-def cpu_lock(path):
-    """Hold an exclusive flock on ``path`` (no-op without one) while measuring."""
-    if path is None:
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def add_theano_flags(env, flags):
     """``env`` with ``flags`` appended to its THEANO_FLAGS."""
     return {**env, "THEANO_FLAGS": ",".join(filter(None, [env.get("THEANO_FLAGS"), flags]))}
@@ -301,7 +169,8 @@ def theano_env(config, env, scratch):
 
 
 def run_worker(args, env):
-    command = [sys.executable, str(Path(__file__).resolve()), *args]
+    """Run ``python -m bench.worker ARGS`` to its end; return the last JSON line it printed."""
+    command = [sys.executable, "-m", "bench.worker", *args]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
@@ -314,17 +183,18 @@ def compile_times(env, scratch, lock):
     env = add_theano_flags(env, f"base_compiledir={cache}")
     times = {}
     for state in ("cold", "warm"):
-        with cpu_lock(lock):
-            times[state] = run_worker(["--worker", "compile"], env)
+        with cpu_lock.held(lock):
+            times[state] = run_worker(["compile"], env)
     return times
 
 
-class Worker:
-    """A long-lived epoch-serving subprocess of one framework (or Theano config)."""
+class EpochServer:
+    """A long-lived ``bench.worker`` process of one framework (or Theano config), timing an
+    epoch whenever asked."""
 
-    def __init__(self, name, kind, env, threads, log, data=DATA):
+    def __init__(self, name, kind, env, threads, log, data):
         self.name, self.log, self.seconds, self.lls = name, log, [], []
-        command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind]
+        command = [sys.executable, "-m", "bench.worker", kind]
         command += ["--threads", str(threads), "--data", str(data)]
         with open(log, "w") as stderr:
             self.process = subprocess.Popen(
@@ -356,7 +226,7 @@ class Worker:
         self.process.wait()
 
 
-def better_median(seconds):
+def median_of_faster_half(seconds):
     """Median of the faster half of the epochs (ceil(n / 2) of them): an epoch that
     another process slowed down only ever makes it longer, never shorter."""
     return statistics.median(sorted(seconds)[: math.ceil(len(seconds) / 2)])
@@ -366,7 +236,8 @@ def markdown(results):
     gflop, rows, gemm = results["epoch_gflop"], results["frameworks"], results["gemm"]
     torch_median = rows["PyTorch twin"]["median"] if "PyTorch twin" in rows else None
     lines = [
-        f"One training epoch of the notebook (781 minibatches of 64), {results['threads']} "
+        f"One training epoch of the notebook ({worker.NUM_BATCHES} minibatches of "
+        f"{worker.BATCH}), {results['threads']} "
         f"threads each, {results['epochs']} epochs each taken in turns; s / epoch is the "
         "median of the faster half of them.",
         "",
@@ -408,7 +279,7 @@ def theano_label(config):
     return f"Theano, {config}" if config in ("default", "tuned") else f"Theano, tuned + {config}"
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=4, help="timed epochs per framework")
     parser.add_argument(
@@ -428,18 +299,7 @@ def main():
     parser.add_argument("--lock", help="flock this file around each measurement")
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time runs")
     parser.add_argument("--profile", action="store_true", help="save a Theano profile per config")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--profile-to", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-
-    if args.worker == "compile":
-        return measure_compile()
-    if args.worker == "gemm":
-        return measure_gemm()
-    if args.worker == "profile":
-        return profile_epoch(args.profile_to, args.data)
-    if args.worker:
-        return serve(args.worker, args.threads, args.data)
+    args = parser.parse_args(argv)
 
     configs = args.configs.split(",") + args.flags
     try:
@@ -456,8 +316,7 @@ def main():
         "threads": args.threads,
         "epoch_gflop": epoch_gflop(),
         "machine": {
-            "python": platform.python_version(),
-            "cpu_count": os.cpu_count(),
+            **run_record.machine(),
             "loadavg_start": os.getloadavg(),
             **{k: v for k, v in os.environ.items() if k.startswith("OPENBLAS_")},
         },
@@ -465,14 +324,14 @@ def main():
         "note": "",
     }
 
-    with cpu_lock(args.lock):
-        gemm = run_worker(["--worker", "gemm"], env)
-    calls = Counter(f"{m}x{k}x{n}" for m, k, n in gemm_shapes())
+    with cpu_lock.held(args.lock):
+        gemm = run_worker(["gemm"], env)
+    calls = Counter(f"{m}x{k}x{n}" for m, k, n in worker.gemm_shapes())
     results["gemm"] = {
         "shapes": gemm,
         "gflops_min": min(g["gflops"] for g in gemm.values()),
         "gflops_max": max(g["gflops"] for g in gemm.values()),
-        "epoch_seconds": NUM_BATCHES * sum(gemm[s]["seconds"] * c for s, c in calls.items()),
+        "epoch_seconds": worker.NUM_BATCHES * sum(gemm[s]["seconds"] * c for s, c in calls.items()),
     }
 
     if not args.no_compile:
@@ -495,18 +354,23 @@ def main():
     for number, (name, kind, worker_env) in enumerate(workers):
         print(f"starting {name} ...", flush=True)
         log = Path(scratch, f"worker{number}.log")
-        with cpu_lock(args.lock):
-            started.append(Worker(name, kind, worker_env, args.threads, log, args.data))
+        with cpu_lock.held(args.lock):
+            started.append(EpochServer(name, kind, worker_env, args.threads, log, args.data))
     for turn in range(args.epochs):
-        for worker in started:
-            with cpu_lock(args.lock):
-                worker.epoch()
-            print(f"epoch {turn + 1}/{args.epochs}  {worker.name:<30} {worker.seconds[-1]:.2f} s")
-    for worker in started:
-        worker.close()
+        for server in started:
+            with cpu_lock.held(args.lock):
+                server.epoch()
+            print(f"epoch {turn + 1}/{args.epochs}  {server.name:<30} {server.seconds[-1]:.2f} s")
+    for server in started:
+        server.close()
 
     results["frameworks"] = {
-        w.name: {"median": better_median(w.seconds), "seconds": w.seconds, "LL": w.lls, **w.info}
+        w.name: {
+            "median": median_of_faster_half(w.seconds),
+            "seconds": w.seconds,
+            "LL": w.lls,
+            **w.info,
+        }
         for w in started
     }
     if "PyTorch twin" in results["frameworks"]:
@@ -523,14 +387,11 @@ def main():
     if args.profile:
         for config in configs:
             print(f"profiling Theano {config} ...", flush=True)
-            profile_env = theano_env(config, env, scratch)
-            profile_env["THEANO_FLAGS"] = ",".join(
-                filter(None, [profile_env.get("THEANO_FLAGS"), "profile=True"])
-            )
+            profile_env = add_theano_flags(theano_env(config, env, scratch), "profile=True")
             path = args.out / f"profile_{config.replace('=', '-').replace(',', '_')}.txt"
-            with cpu_lock(args.lock):
+            with cpu_lock.held(args.lock):
                 run_worker(
-                    ["--worker", "profile", "--profile-to", str(path), "--data", str(args.data)],
+                    ["profile", "--profile-to", str(path), "--data", str(args.data)],
                     profile_env,
                 )
     shutil.rmtree(scratch)

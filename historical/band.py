@@ -18,51 +18,20 @@ executes, so other CPU-heavy jobs sharing the machine can interleave.
 """
 
 import argparse
-import fcntl
 import json
-import os
-import platform
 import statistics
 import sys
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import cpu_lock
 import run_notebook
-from run_notebook import EPOCH_NAMES, FORWARD_NAMES  # metrics.json's names
+import run_record
 
 HERE = Path(__file__).resolve().parent
 BAND = HERE / "reference_band.json"
-VERSIONS = ["python", "theano", "lasagne", "numpy", "theano_config"]
-
-
-@contextmanager
-def cpu_lock(path):
-    """Hold an exclusive flock on ``path`` for the duration (no lock when ``path`` is None)."""
-    if path is None:
-        yield
-        return
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def machine():
-    """Platform, CPU model and core count of this machine."""
-    cpuinfo = Path("/proc/cpuinfo")
-    models = [
-        line.split(":", 1)[1].strip()
-        for line in (cpuinfo.read_text().splitlines() if cpuinfo.exists() else [])
-        if line.startswith("model name")
-    ]
-    return {
-        "platform": platform.platform(),
-        "cpu": models[0] if models else platform.processor(),
-        "cores": os.cpu_count(),
-    }
+# What every run of a band must share.
+VERSIONS = [*run_record.VERSIONS, "theano_config"]
 
 
 def spread(values):
@@ -84,12 +53,15 @@ def aggregate(runs):
     return {
         "forward_pass": {
             name: spread([run["forward_pass"][i] for run in runs])
-            for i, name in enumerate(FORWARD_NAMES)
+            for i, name in enumerate(run_record.FORWARD_NAMES)
         },
         "epochs": [
             {
                 "epoch": e,
-                **{name: spread([run["epochs"][e][name] for run in runs]) for name in EPOCH_NAMES},
+                **{
+                    name: spread([run["epochs"][e][name] for run in runs])
+                    for name in run_record.EPOCH_NAMES
+                },
             }
             for e in range(epochs.pop())
         ],
@@ -111,7 +83,7 @@ def band(runs, folders):
             for run, folder in zip(runs, folders, strict=True)
         ],
         "versions": versions[0],
-        "machine": machine(),
+        "machine": run_record.machine(),
         **aggregate(runs),
     }
 
@@ -141,7 +113,7 @@ def summary(data):
         "Forward pass at random initialisation: "
         + ", ".join(
             f"{name} {forward[name]['mean']:.1f} ± {forward[name]['sd']:.1f}"
-            for name in FORWARD_NAMES
+            for name in run_record.FORWARD_NAMES
         )
         + ".\n"
     )
@@ -171,7 +143,7 @@ def main(argv=None):
     for seed in range(1, args.n + 1):
         print(f"band: run {seed}/{args.n} (seed {seed})", file=sys.stderr, flush=True)
         try:
-            with cpu_lock(args.lock):
+            with cpu_lock.held(args.lock):
                 folder, failure = run_notebook.run(
                     run_notebook.REPO / "vae_exercise.ipynb", args.runs_dir, seed=seed
                 )
@@ -181,7 +153,7 @@ def main(argv=None):
         if failure:
             print(f"band: seed {seed} failed ({failure['error']}); see {folder}", file=sys.stderr)
             return 1
-        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics = run_record.read(folder)
         last = metrics["epochs"][-1]
         print(
             f"band: seed {seed} done in {metrics['wall_seconds']:.1f} s: forward LL "

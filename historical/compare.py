@@ -39,6 +39,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import scipy.stats  # noqa: E402
 
+import run_record  # noqa: E402
 from historical import band  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -60,25 +61,8 @@ class Row(NamedTuple):
     gated: bool
 
 
-class BadRun(Exception):
-    """The run cannot be compared: no metrics, a failed run, or numbers missing."""
-
-
-def is_number(value):
-    """A JSON number that is a float (nan and inf included), not a bool."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    try:
-        float(value)
-    except OverflowError:  # an integer with hundreds of digits
-        return False
-    return True
-
-
-def shown(value):
-    """A JSON value as a short phrase for an error message."""
-    text = "null" if value is None else json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+class Mismatch(Exception):
+    """The run and the band cannot be set side by side: they have different epochs."""
 
 
 def fmt(x, sign=False):
@@ -93,63 +77,21 @@ def fmt(x, sign=False):
     return f"{x:+.1f}" if sign else f"{x:.1f}"
 
 
-def check_epochs(epochs, where):
-    """Raise BadRun unless every epoch entry is an object with a number for each field."""
-    for e, entry in enumerate(epochs):
-        if not isinstance(entry, dict):
-            raise BadRun(f"{where}: epoch {e} is {shown(entry)}, not an object of six numbers")
-        for name in band.EPOCH_NAMES:
-            if not is_number(entry.get(name)):
-                got = shown(entry[name]) if name in entry else "missing"
-                raise BadRun(f"{where}: epoch {e} has no number for {name} ({got})")
-
-
-def load_run(folder):
-    """The run's metrics.json, checked to hold a finished run with every number we compare."""
-    path = Path(folder) / "metrics.json"
-    if not path.is_file():
-        raise BadRun(f"no metrics.json in {folder}")
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise BadRun(f"cannot read {path}: {error.strerror or error}") from error
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise BadRun(f"{path} is not valid JSON ({error})") from error
-    if not isinstance(metrics, dict):
-        raise BadRun(f"{path} does not hold a metrics object")
-    status = metrics.get("status")
-    if status == "failed":
-        failure = metrics.get("failure")
-        failure = failure if isinstance(failure, dict) else {"error": failure}
-        where = f" at cell {failure['cell']}" if failure.get("cell") is not None else ""
-        raise BadRun(f"the run failed{where}: {failure.get('error') or 'no error recorded'}")
-    if status != "ok":
-        raise BadRun(f"{path} has status {shown(status) if 'status' in metrics else 'missing'}")
-    forward = metrics.get("forward_pass")
-    if not (isinstance(forward, list) and len(forward) == 3) or not all(map(is_number, forward)):
-        raise BadRun(f"{path} has no forward pass [LL, logpx, KL] (got {shown(forward)})")
-    epochs = metrics.get("epochs")
-    if not isinstance(epochs, list) or not epochs:
-        raise BadRun(f"{path} has no epoch lines")
-    check_epochs(epochs, path)
-    return metrics
-
-
 def verdicts(metrics, reference, k):
     """A Row per number: the forward pass, then every epoch's six numbers."""
     if len(metrics["epochs"]) != len(reference["epochs"]):
-        raise BadRun(
+        raise Mismatch(
             f"the run printed {len(metrics['epochs'])} epochs, "
             f"the band has {len(reference['epochs'])}"
         )
     pairs = [
         (f"forward {name}", metrics["forward_pass"][i], reference["forward_pass"][name], True)
-        for i, name in enumerate(band.FORWARD_NAMES)
+        for i, name in enumerate(run_record.FORWARD_NAMES)
     ]
-    check_epochs(metrics["epochs"], "the run")
+    run_record.check_epochs(metrics["epochs"], "the run")
     last = len(reference["epochs"]) - 1
     for e, (ours, theirs) in enumerate(zip(metrics["epochs"], reference["epochs"], strict=True)):
-        for name in band.EPOCH_NAMES:
+        for name in run_record.EPOCH_NAMES:
             pairs.append((f"epoch {e} {name}", ours[name], theirs[name], e == last))
     limit = prediction_limit(k, reference["n"])
     rows = []
@@ -203,7 +145,7 @@ def historical_table(metrics, reference):
         "| number | run | 2016 | run − 2016 | band mean ± sd |",
         "|---|---:|---:|---:|---:|",
     ]
-    for i, name in enumerate(band.FORWARD_NAMES):
+    for i, name in enumerate(run_record.FORWARD_NAMES):
         spread = reference["forward_pass"][name]
         ours = metrics["forward_pass"][i]
         lines.append(
@@ -213,8 +155,9 @@ def historical_table(metrics, reference):
     return "\n".join(lines), forward["caveat"]
 
 
-def plot(metrics, reference, k, path):
-    """LL and KL per epoch, train and valid: the band's mean ± k·sd shaded, the run as dots."""
+def plot(metrics, reference, limit, path):
+    """LL and KL per epoch, train and valid: the band's mean ± limit·sd shaded, the run as
+    dots (``limit``: the prediction limit, in band sds)."""
     epochs = [e["epoch"] for e in reference["epochs"]]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for axis, quantity in zip(axes, ["LL", "KL"], strict=True):
@@ -224,11 +167,11 @@ def plot(metrics, reference, k, path):
             sd = [max(e[name]["sd"], SD_FLOOR) for e in reference["epochs"]]
             axis.fill_between(
                 epochs,
-                [m - k * s for m, s in zip(mean, sd, strict=True)],
-                [m + k * s for m, s in zip(mean, sd, strict=True)],
+                [m - limit * s for m, s in zip(mean, sd, strict=True)],
+                [m + limit * s for m, s in zip(mean, sd, strict=True)],
                 color=colour,
                 alpha=0.2,
-                label=f"band {split} ± {k:.1f} sd",
+                label=f"band {split} ± {limit:.1f} sd",
             )
             axis.plot(epochs, mean, color=colour, linewidth=1)
             axis.plot(epochs, [e[name] for e in metrics["epochs"]], "o", color=colour, ms=4)
@@ -242,25 +185,27 @@ def plot(metrics, reference, k, path):
     plt.close(figure)
 
 
-def report(folder, metrics, reference, rows, k):
+def report(folder, metrics, reference, rows, limit):
+    """comparison.md: the verdict, the rule (``limit``: the prediction limit, in band sds),
+    every number's row and the 2016 forward pass."""
     failed = outside(rows)
     historical, caveat = historical_table(metrics, reference)
     gated = sum(row.gated for row in rows)
     env, versions, box = metrics.get("environment"), reference["versions"], reference["machine"]
     env = env if isinstance(env, dict) else {}
     wall = metrics.get("wall_seconds")
-    wall = fmt(wall) if is_number(wall) else shown(wall)
+    wall = fmt(wall) if run_record.is_number(wall) else run_record.shown(wall)
     return f"""# Run {Path(folder).name} against the reference band
 
 Verdict: **{"FAIL" if failed else "PASS"}**: {len(failed)} of {gated} gated numbers outside \
-±{k:.1f} sd of the band.
+±{limit:.1f} sd of the band.
 
 - run: seed {metrics.get("seed")}, {wall} s, Python {env.get("python")}, \
 Theano {env.get("theano")}, Lasagne {env.get("lasagne")}, numpy {env.get("numpy")}
 - band: N = {reference["n"]} runs of the unchanged notebook, seeds {reference["seeds"]}, \
 {reference["date"]}, Python {versions["python"]}, Theano {versions["theano"]}, \
 Lasagne {versions["lasagne"]}, numpy {versions["numpy"]}, {box["cpu"]} ({box["cores"]} cores)
-- rule: a number is inside when |run − mean| ≤ {k:.2f} · sd (a Student-t prediction \
+- rule: a number is inside when |run − mean| ≤ {limit:.2f} · sd (a Student-t prediction \
 interval for one new run, N = {reference["n"]}, 99.73% coverage), sd being the band's sample sd \
 with a floor of {SD_FLOOR} nat (the notebook prints one decimal, so a smaller spread is \
 rounding); gated: {GATE}; the other epochs get a verdict but do not gate.
@@ -310,9 +255,9 @@ def main(argv=None):
         print(f"compare: cannot read the band file {args.band} ({error})", file=sys.stderr)
         return 1
     try:
-        metrics = load_run(args.run)
+        metrics = run_record.read_finished(args.run)
         rows = verdicts(metrics, reference, args.k)
-    except BadRun as error:
+    except (run_record.RecordError, Mismatch) as error:
         print(f"compare: {error}", file=sys.stderr)
         return 1
     out = args.out or args.run

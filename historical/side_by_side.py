@@ -12,7 +12,6 @@ differs or a run failed, 2 when a run cannot start, 130 on Ctrl-C.
 
 import argparse
 import itertools
-import json
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
 import mnist_prep
 import run_notebook
+import run_record
 from stack2016 import build as stack2016
 
 REPO = run_notebook.REPO
@@ -46,8 +46,7 @@ def verdict(today, then):
 
 
 def stack_line(name, folder):
-    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-    env = metrics.get("environment") or {}
+    env = run_record.read(folder).get("environment") or {}
     versions = ", ".join(
         f"{package} {env.get(key, '?')}"
         for package, key in [
@@ -92,8 +91,7 @@ def main(argv=None):
             print(f"side_by_side: {error}", file=sys.stderr)
             return 2
         if failure:
-            metrics = json.loads((folders[name] / "metrics.json").read_text(encoding="utf-8"))
-            if metrics["status"] == "interrupted":
+            if run_record.read(folders[name])["status"] == "interrupted":
                 print(
                     f"side_by_side: interrupted; partial run kept in {folders[name]}",
                     file=sys.stderr,

@@ -1,5 +1,8 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures and paths shared by the test modules."""
 
+import json
+import subprocess
+from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat
@@ -7,7 +10,10 @@ import numpy as np
 import pytest
 
 import notebook_cells
+from legacy import install
 from stack2016 import build
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -23,6 +29,40 @@ def stack_2016():
     return SimpleNamespace(
         python=str(build.ENV / "bin" / "python"), theanorc=build.THEANORC, kernel=build.KERNEL_NAME
     )
+
+
+@pytest.fixture
+def project_kernel(tmp_path, monkeypatch):
+    """The name of the project's kernel, its spec written by legacy.install itself but into a
+    temporary prefix that Jupyter searches first; the kernel gets a fresh IPython profile."""
+    prefix = tmp_path / "prefix"
+    monkeypatch.setattr(install, "PREFIX", prefix)
+    install.install_kernelspec()
+    monkeypatch.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    return install.KERNEL_NAME
+
+
+@pytest.fixture(scope="session")
+def python27_syntax_errors():
+    """Ask CPython 2.7 for the syntax errors of cells: for each, [parser error, compile
+    error] (tests/py2_syntax_recorder.py says what they hold). Skips without a Python 2.7."""
+    python27 = build.find_python27()
+    if python27 is None:
+        pytest.skip("no Python 2.7 here (PYTHON27, PATH, pyenv) to ask for its syntax errors")
+
+    def ask(cells):
+        recorded = subprocess.run(
+            [python27, str(REPO / "tests" / "py2_syntax_recorder.py")],
+            input=json.dumps(cells),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return json.loads(recorded.stdout)
+
+    return ask
 
 
 def digit_like(n, rng):

@@ -1,10 +1,11 @@
 """Record the syntax errors CPython 2.7 gives for notebook cells.
 
-Run by tests/test_py2print.py with a Python 2.7: a JSON list of cells (text) on stdin; out,
-for each, ``[parser, compiler]``: the error of CPython 2.7's parser alone (the ``parser``
-module: its tokenizer and grammar) and the one ``compile(cell, "<cell>", "exec")`` gives,
-as IPython on Python 2 compiled a cell, each ``[exception name, message, line, offset,
-text]`` or null when there is none. Cells are compiled as unicode, as IPython's were.
+Run with a Python 2.7 by conftest's ``python27_syntax_errors`` fixture: a JSON list of
+cells (text) on stdin; out, for each, ``[parser, compiler]``: the error of CPython 2.7's
+parser alone (the ``parser`` module: its tokenizer and grammar) and the one
+``compile(cell, "<cell>", "exec")`` gives, as IPython on Python 2 compiled a cell, each
+``[exception name, message, line, offset, text]`` or null when there is none. Cells are
+compiled as unicode, as IPython's were.
 """
 
 import json

@@ -7,15 +7,14 @@ in about a second; nothing is compiled or timed.
 import io
 import subprocess
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import REPO
 
-from bench import benchmark
+from bench import benchmark, worker
 
-REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "bench" / "benchmark.py"
 
 
@@ -114,7 +113,7 @@ def test_bad_data_is_one_line(tmp_path, case):
 @pytest.fixture
 def small_rows(monkeypatch):
     """check_data with a 4-row threshold, so a good archive can be small."""
-    monkeypatch.setattr(benchmark, "TRAIN_ROWS", 4)
+    monkeypatch.setattr(worker, "TRAIN_ROWS", 4)
 
 
 @pytest.mark.parametrize("value", [-0.5, 1.5, np.nan])
@@ -132,7 +131,7 @@ def test_good_data_passes_and_is_what_training_data_reads(tmp_path, small_rows):
     x = np.linspace(0, 1, 6 * 784, dtype=np.float32).reshape(6, 784)
     np.savez_compressed(data, X_train=x, X_valid=x[:1])
     benchmark.check_data(data)
-    sample = benchmark.training_data(data)
+    sample = worker.training_data(data)
     assert sample.shape == (4, 784) and sample.dtype == np.float32
     assert set(np.unique(sample)) <= {0.0, 1.0}
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import theano
 import theano.tensor as T
+from conftest import REPO
 from lasagne.layers import (
     DenseLayer,
     DropoutLayer,
@@ -23,7 +24,6 @@ from lasagne.layers import (
 
 from legacy import compat
 
-REPO = Path(__file__).resolve().parents[1]
 UPSTREAM = Path(theano.__file__).parent
 
 

@@ -2,12 +2,11 @@
 
 import re
 from importlib import metadata
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 PIN = re.compile(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)")
 
 

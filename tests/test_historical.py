@@ -1,4 +1,5 @@
-"""The historical comparison: band arithmetic, the compare gate, the replay's substitutions.
+"""The historical comparison: band arithmetic, the compare gate, the replay's substitutions,
+its report.
 
 Fast: no notebook runs. compare.py is fed metrics files made from the committed
 band; band.py's arithmetic is checked on synthetic metrics.
@@ -16,11 +17,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 import notebook_cells
-from historical import band, compare, replay
+import run_record
+from historical import band, compare, replay, replay_report
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "historical" / "summercamp2016_lab6.json"
 
 
@@ -35,9 +37,11 @@ def metrics_at_means(reference):
         "failure": None,
         "seed": None,
         "wall_seconds": 45.0,
-        "forward_pass": [reference["forward_pass"][name]["mean"] for name in band.FORWARD_NAMES],
+        "forward_pass": [
+            reference["forward_pass"][name]["mean"] for name in run_record.FORWARD_NAMES
+        ],
         "epochs": [
-            {"epoch": e["epoch"], **{name: e[name]["mean"] for name in band.EPOCH_NAMES}}
+            {"epoch": e["epoch"], **{name: e[name]["mean"] for name in run_record.EPOCH_NAMES}}
             for e in reference["epochs"]
         ],
         "environment": reference["versions"],
@@ -215,7 +219,7 @@ def test_a_malformed_record_is_one_line_not_a_traceback(tmp_path, capsys, case):
 
 def test_malformed_epochs_given_straight_to_verdicts_are_refused():
     metrics = with_change(set_epoch(4, None))
-    with pytest.raises(compare.BadRun, match="^the run: epoch 4 is null, not an object"):
+    with pytest.raises(run_record.RecordError, match="^the run: epoch 4 is null, not an object"):
         compare.verdicts(metrics, reference(), 3)
 
 
@@ -387,7 +391,7 @@ def synthetic_run(seed, shift):
         "epochs": [
             {
                 "epoch": e,
-                **{name: -100.0 + e + shift * i for i, name in enumerate(band.EPOCH_NAMES)},
+                **{name: -100.0 + e + shift * i for i, name in enumerate(run_record.EPOCH_NAMES)},
             }
             for e in range(3)
         ],
@@ -451,7 +455,8 @@ def test_a_substitution_that_does_not_match_once_fails_loudly(old, count):
 def test_replay_pairs_epoch_29_with_printed_2016_epoch_0():
     historical = json.loads(replay.HISTORICAL.read_text())
     epochs = [
-        {"epoch": e, **{name: -90.0 for name in band.EPOCH_NAMES}} for e in range(replay.EPOCHS)
+        {"epoch": e, **{name: -90.0 for name in run_record.EPOCH_NAMES}}
+        for e in range(replay.EPOCHS)
     ]
     data = replay.result({"forward_pass": [-1.0, -1.0, 0.0], "epochs": epochs}, 1.0, 1, historical)
     first = data["compared"][0]
@@ -477,3 +482,11 @@ def test_committed_band_summary_is_made_from_the_committed_band():
     """reference_band.md, which the README links, is band.summary of reference_band.json."""
     data = json.loads(band.BAND.read_text(encoding="utf-8"))
     assert band.BAND.with_suffix(".md").read_text(encoding="utf-8") == band.summary(data)
+
+
+def test_committed_replay_report_is_made_from_the_committed_replay():
+    """replay.md, which the README links, is replay_report.markdown of replay.json."""
+    data = json.loads((replay.HERE / "replay.json").read_text(encoding="utf-8"))
+    historical = json.loads(replay.HISTORICAL.read_text(encoding="utf-8"))
+    expected = replay_report.markdown(data, historical)
+    assert (replay.HERE / "replay.md").read_text(encoding="utf-8") == expected

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 import mnist_prep
 
-ROOT = Path(__file__).resolve().parents[1]
 COUNTS = {"train": 3, "valid": 2, "test": 2}
 KEYS = ["X_train", "y_train", "X_valid", "y_valid", "X_test", "y_test"]
-REAL_SOURCE = Path(os.environ.get("MNIST_SOURCE") or ROOT.parent / "shared" / "mnist")
+REAL_SOURCE = Path(os.environ.get("MNIST_SOURCE") or REPO.parent / "shared" / "mnist")
 
 
 def idx(array, magic):
@@ -548,7 +548,7 @@ def test_main_interrupted(cli, tmp_path, monkeypatch, capsys):
 
 
 def test_subprocess_help_and_error(tmp_path):
-    script = str(ROOT / "mnist_prep.py")
+    script = str(REPO / "mnist_prep.py")
     env = dict(os.environ, MNIST_SOURCE="")
     shown = subprocess.run(
         [sys.executable, script, "--help"], capture_output=True, text=True, env=env
@@ -716,7 +716,7 @@ def child(src, sums, out, self_signal=None):
     env = {k: v for k, v in os.environ.items() if k != "MNIST_SOURCE"}
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, json.dumps(config)],
-        cwd=ROOT,
+        cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -780,7 +780,7 @@ def test_sigkill_orphan_is_ignored_by_git_and_removed_by_the_next_run(source, ol
     if shutil.which("git") is None:
         pytest.skip("no git here to ask about .gitignore")
     ignored = subprocess.run(
-        ["git", "-C", str(ROOT), "check-ignore", "--no-index", "-q", str(ROOT / orphans[0])]
+        ["git", "-C", str(REPO), "check-ignore", "--no-index", "-q", str(REPO / orphans[0])]
     )
     assert ignored.returncode == 0, f"{orphans[0]} in the repository root is not git-ignored"
 

@@ -1,11 +1,10 @@
 """The committed notebook is the 2016 original: its cells export to the seed text byte for byte."""
 
 import json
-from pathlib import Path
 
 import pytest
+from conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "vae_exercise.ipynb"
 SEED = REPO / "tests" / "data" / "vae_exercise_seed.txt"
 SHARED_SEED = REPO.parent / "shared" / "seed" / "vae_exercise_seed.txt"

@@ -2,24 +2,21 @@
 
 import builtins
 import json
-import random
 import re
 import subprocess
 import sys
 import traceback
-from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
+from conftest import REPO
 from IPython.core.interactiveshell import InteractiveShell
 from nbclient import NotebookClient
 from traitlets.config import Config
 
-from legacy import py2print
+from legacy import py2print, py2syntax
 from stack2016 import build
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # The notebook's two print statements, byte for byte, with stub values for what they print.
 STUBS = """\
@@ -241,7 +238,7 @@ def test_goldens_are_what_python27_prints():
     if python27 is None:
         pytest.skip("no Python 2.7 here (PYTHON27, PATH, pyenv) to record the goldens again")
     recorded = subprocess.run(
-        [python27, str(ROOT / "tests" / "py2_print_recorder.py")],
+        [python27, str(REPO / "tests" / "py2_print_recorder.py")],
         input=json.dumps([cells for _, cells, *_ in GOLDEN]),
         capture_output=True,
         text=True,
@@ -253,7 +250,7 @@ def test_goldens_are_what_python27_prints():
 
 def test_numpy_prints_as_numpy_1_11(shell, capsys):
     """The 2016 forward-pass line, printed from its own float32 values, to the byte."""
-    historical = json.loads((ROOT / "historical" / "summercamp2016_lab6.json").read_text())
+    historical = json.loads((REPO / "historical" / "summercamp2016_lab6.json").read_text())
     forward = historical["forward_pass"]
     values = ", ".join(repr(forward[name]) for name in ("LL", "logpx", "KL"))
     run_cells(shell, [f"import numpy as np\nprint [np.array(np.float32(v)) for v in [{values}]]"])
@@ -322,16 +319,8 @@ def test_unload(shell):
     py2print.load_ipython_extension(shell)
 
 
-def test_real_kernel(tmp_path, monkeypatch):
-    """The notebook's cells through nbclient and a kernel like the installed ``vae-legacy``."""
-    spec = tmp_path / "kernels" / "vae-legacy"
-    spec.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    argv.append("--InteractiveShellApp.extensions=legacy.py2print")
-    kernel = {"argv": argv, "display_name": "vae-legacy", "language": "python"}
-    (spec / "kernel.json").write_text(json.dumps(kernel))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+def test_real_kernel(project_kernel):
+    """The notebook's cells through nbclient and the project's kernel, ``vae-legacy``."""
     cells = [
         "%matplotlib inline\n" + STUBS + "print 'ready',",
         F_TRAIN,
@@ -341,7 +330,7 @@ def test_real_kernel(tmp_path, monkeypatch):
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     NotebookClient(
-        nb, kernel_name="vae-legacy", timeout=60, resources={"metadata": {"path": str(ROOT)}}
+        nb, kernel_name=project_kernel, timeout=60, resources={"metadata": {"path": str(REPO)}}
     ).execute()
     outputs = [cell.outputs for cell in nb.cells]
     assert {o.output_type for cell in outputs for o in cell} == {"stream"}
@@ -434,23 +423,7 @@ def test_python2_syntax_errors(shell, cell, error, msg, lineno):
     assert found.text == cell.splitlines(keepends=True)[lineno - 1]
 
 
-def python27_syntax_errors(cells):
-    """[parser error, compile error] of each cell, from CPython 2.7 (py2_syntax_recorder.py)."""
-    python27 = build.find_python27()
-    if python27 is None:
-        pytest.skip("no Python 2.7 here (PYTHON27, PATH, pyenv) to ask for its syntax errors")
-    recorded = subprocess.run(
-        [python27, str(ROOT / "tests" / "py2_syntax_recorder.py")],
-        input=json.dumps(cells),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return json.loads(recorded.stdout)
-
-
-def test_syntax_goldens_are_what_python27_gives():
+def test_syntax_goldens_are_what_python27_gives(python27_syntax_errors):
     """Every syntax golden above is what CPython 2.7's compile() gives for its cell, today."""
     recorded = python27_syntax_errors([cell for _, cell, *_ in SYNTAX_GOLDEN])
     assert [compiled[:3] for _, compiled in recorded] == [
@@ -458,55 +431,12 @@ def test_syntax_goldens_are_what_python27_gives():
     ]
 
 
-def mutants(cells, n, seed):
-    """n cells made from the given ones by 1 to 3 random edits: the slips of someone editing."""
-    rng = random.Random(seed)
-    inserts = list("()[]{}:=,.'\"`\\ \t\n#@$!<>-+*/%0123456789eLjxob_")
-    inserts += ["print ", "    ", "'''", '"""', "lambda ", " if ", "->", ":=", "f'", "ur'", "rb'"]
-    made = []
-    for _ in range(n):
-        cell = rng.choice(cells)
-        for _ in range(rng.randint(1, 3)):
-            i, edit = rng.randrange(len(cell) + 1), rng.random()
-            if edit < 0.4:
-                cell = cell[:i] + cell[i + 1 :]
-            elif edit < 0.8:
-                cell = cell[:i] + rng.choice(inserts) + cell[i:]
-            else:
-                lines = cell.split("\n")
-                j = rng.randrange(len(lines))
-                if edit < 0.94:
-                    lines[j] = rng.choice(["", " ", "  ", "\t"]) + lines[j].lstrip()
-                else:
-                    lines[j] = lines[j][: rng.randrange(len(lines[j]) + 1)]
-                cell = "\n".join(lines)
-        made.append(cell)
-    return made
-
-
-def test_python27_parser_errors_on_mutated_notebook_cells():
-    """python27_error gives what CPython 2.7's parser gives, on 2000 mutants of the notebook's
-    cells: no error where it finds none; else the same exception, message, line and (where
-    CPython 2.7 counts it within one line) offset."""
-    cells = [c.source for c in nbformat.read(ROOT / "vae_exercise.ipynb", as_version=4).cells]
-    cells = mutants([c for c in cells if c.strip()], 2000, seed=12)
-    recorded = python27_syntax_errors(cells)
-    errors = {parsed[1] for parsed, _ in recorded if parsed}
-    assert len(errors) >= 7, f"the mutants make too few kinds of error: {errors}"
-    for cell, (parsed, _) in zip(cells, recorded, strict=True):
-        found = py2print.python27_error(cell)
-        ours = found and [found.error.__name__, found.msg, found.lineno, found.offset]
-        if parsed and (parsed[4].count("\n") > 1 or not cell.isascii()):
-            parsed[3] = ours[3] = None  # CPython 2.7 counts bytes, and from a string's start
-        assert ours == (parsed and parsed[:4]), cell
-
-
 def test_python3_cells_keep_python3_errors(shell):
     """A cell that is Python 3 up to its error gets Python 3's error."""
     cell = 'x = f"{1}"\nif x\n    y = 2\n'
     with pytest.raises(SyntaxError) as python3:
         compile(cell, "<cell>", "exec")
-    assert py2print.python27_error(cell).lineno == 1  # CPython 2.7 stops on the f-string
+    assert py2syntax.python27_error(cell).lineno == 1  # CPython 2.7 stops on the f-string
     (result,) = run_cells(shell, [cell])
     found = result.error_before_exec
     assert (found.msg, found.lineno) == (python3.value.msg, 2) == ("expected ':'", 2)
@@ -553,24 +483,16 @@ def test_unload_unhooks_the_compiler(shell):
     assert vars(shell.compile)["cache"].py2print and vars(shell.compile)["ast_parse"].py2print
 
 
-def test_real_kernel_errors(tmp_path, monkeypatch):
-    """Through a kernel like the installed ``vae-legacy``: the error outputs nbclient gets."""
-    spec = tmp_path / "kernels" / "vae-legacy"
-    spec.mkdir(parents=True)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    argv.append("--InteractiveShellApp.extensions=legacy.py2print")
-    kernel = {"argv": argv, "display_name": "vae-legacy", "language": "python"}
-    (spec / "kernel.json").write_text(json.dumps(kernel))
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+def test_real_kernel_errors(project_kernel):
+    """Through the project's kernel, ``vae-legacy``: the error outputs nbclient gets."""
     cells = ['y = 2\nprint "a"\nz = = 3', 'x = 0\nprint "a", 1/x']
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     NotebookClient(
         nb,
-        kernel_name="vae-legacy",
+        kernel_name=project_kernel,
         timeout=60,
         allow_errors=True,
-        resources={"metadata": {"path": str(ROOT)}},
+        resources={"metadata": {"path": str(REPO)}},
     ).execute()
     (syntax,), (_, runtime) = (cell.outputs for cell in nb.cells)
     assert (syntax.ename, syntax.evalue.split(" (")[0]) == ("SyntaxError", "invalid syntax")

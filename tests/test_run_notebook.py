@@ -15,41 +15,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
-from conftest import copy_of_notebook
+from conftest import REPO, copy_of_notebook
 
 import notebook_cells
 import run_notebook
-
-REPO = Path(__file__).resolve().parents[1]
-HISTORICAL_FORWARD = (
-    "[array(-565.9327392578125, dtype=float32), array(-554.8701171875, dtype=float32), "
-    "array(11.062651634216309, dtype=float32)]"
-)
-HISTORICAL_EPOCH = (
-    "Epoch 0\tTrain: LL: -98.8\tKL -72.1\tlogpx: 26.7\tValid: LL: -101.5\tKL -75.0\tlogpx: 26.5"
-)
-
-
-def test_parse_metrics_reads_the_notebooks_prints():
-    metrics = run_notebook.parse_metrics(HISTORICAL_FORWARD + "\n" + HISTORICAL_EPOCH + "\n")
-    assert metrics["forward_pass"] == [-565.9327392578125, -554.8701171875, 11.062651634216309]
-    assert metrics["epochs"] == [
-        {
-            "epoch": 0,
-            "train_LL": -98.8,
-            "train_KL": -72.1,
-            "train_logpx": 26.7,
-            "valid_LL": -101.5,
-            "valid_KL": -75.0,
-            "valid_logpx": 26.5,
-        }
-    ]
-    assert run_notebook.parse_metrics("nothing printed") == {"forward_pass": None, "epochs": []}
 
 
 def test_parse_metrics_reads_todays_numpy_repr_too():

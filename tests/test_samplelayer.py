@@ -13,13 +13,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import lasagne
 import numpy as np
 import pytest
 import theano
 import theano.tensor as T
+from conftest import REPO
 from lasagne.layers import InputLayer, get_output
 from lasagne.nonlinearities import sigmoid
 
@@ -31,7 +31,6 @@ from samplelayer import (
     SimpleSampleLayer,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 FLOATX = theano.config.floatX
 CLASSES = [SimpleSampleLayer, SampleLayer, SimpleBernoulliSampleLayer, BernoulliSampleLayer]
 
@@ -271,9 +270,9 @@ def test_seed_method_restarts_the_stream(seeded):
 def probe(python, numpy_seed, env=None):
     """Start tests/samplelayer_probe.py with ``python`` from the repository root."""
     return subprocess.Popen(
-        [python, str(ROOT / "tests" / "samplelayer_probe.py"), str(numpy_seed)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        [python, str(REPO / "tests" / "samplelayer_probe.py"), str(numpy_seed)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -333,7 +332,7 @@ def test_default_seeds_follow_lasagne_rng_at_import():
         " np.random.randint(1000000))\n"
     )
     out = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 0, out.stderr
     seed, numpy_next = map(int, out.stdout.split())
