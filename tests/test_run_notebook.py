@@ -17,23 +17,11 @@ import sys
 import time
 
 import nbformat
-import numpy as np
 import pytest
 from conftest import REPO, copy_of_notebook
 
 import notebook_cells
 import run_notebook
-
-
-def test_parse_metrics_reads_todays_numpy_repr_too():
-    """numpy's post-2017 repr (shortest float32 digits) parses to the same float32 values."""
-    today = (
-        "[array(-565.93274, dtype=float32), array(-554.8701, dtype=float32), "
-        "array(11.062652, dtype=float32)]\n"
-    )
-    parsed = run_notebook.parse_metrics(today)["forward_pass"]
-    historical = run_notebook.parse_metrics(HISTORICAL_FORWARD)["forward_pass"]
-    assert np.float32(parsed).tolist() == np.float32(historical).tolist()
 
 
 def test_forward_pass_of_the_unchanged_notebook(notebook_folder, tmp_path):

@@ -5,6 +5,8 @@ import contextlib
 import io
 import json
 
+import numpy as np
+
 import run_record
 
 HISTORICAL_FORWARD = (
@@ -41,3 +43,14 @@ def test_environment_code_prints_environment_and_leaves_no_names():
     assert json.loads(printed.getvalue()) == run_record.environment()
     assert set(namespace) == {"__builtins__"}
     assert set(run_record.environment()["theano_config"]) == set(run_record.THEANO_SETTINGS)
+
+
+def test_parse_printed_reads_todays_numpy_repr_too():
+    """numpy's post-2017 repr (shortest float32 digits) parses to the same float32 values."""
+    today = (
+        "[array(-565.93274, dtype=float32), array(-554.8701, dtype=float32), "
+        "array(11.062652, dtype=float32)]\n"
+    )
+    parsed = run_record.parse_printed(today)["forward_pass"]
+    historical = run_record.parse_printed(HISTORICAL_FORWARD)["forward_pass"]
+    assert np.float32(parsed).tolist() == np.float32(historical).tolist()
