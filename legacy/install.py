@@ -1,13 +1,20 @@
 """Activate the bridge in the current environment (a venv, a conda env or Binder).
 
-Writes three things, all inside ``sys.prefix`` and all safe to rewrite:
+Writes these, all inside ``sys.prefix`` and all safe to rewrite:
 
 - ``vae_legacy.pth`` in site-packages, so every interpreter of the environment
   imports ``legacy.activate`` at start-up (Theano settings + import hook);
-- the Jupyter kernelspec ``vae-legacy``: this interpreter with the Python 2
-  print extension loaded, the kernel the notebook's metadata names;
+- ``etc/ipython/ipython_kernel_config.py``, so every IPython kernel of the
+  environment loads the Python 2 print extension ``legacy.py2print`` (which also
+  sets numpy's 2016 print mode), whoever starts it: JupyterLab, Notebook 7,
+  ``jupyter console``, VS Code, nbclient;
+- the Jupyter kernelspec ``vae-legacy``: this interpreter, named as the
+  notebook's metadata names it;
 - ``etc/theanorc`` when the environment ships its own OpenBLAS (conda), so
   Theano links that one rather than the system's.
+
+The 2016 stack's kernel is real Python 2 in its own environment, which reads
+none of these.
 
 Usage: ``python -m legacy.install``
 """
@@ -35,16 +42,20 @@ def install_pth():
     write_atomically(site_packages / "vae_legacy.pth", f"{REPO}\nimport legacy.activate\n")
 
 
+IPYTHON_KERNEL_CONFIG = """\
+# Written by legacy.install (vae-legacy): every IPython kernel of this environment gives
+# the notebook's Python 2 print statements Python 2.7's output, and numpy its 2016 print mode.
+c.InteractiveShellApp.extensions.append("legacy.py2print")
+"""
+
+
+def install_kernel_and_jupyter_settings():
+    write_atomically(PREFIX / "etc" / "ipython" / "ipython_kernel_config.py", IPYTHON_KERNEL_CONFIG)
+
+
 def install_kernelspec():
     spec = {
-        "argv": [
-            sys.executable,
-            "-m",
-            "ipykernel_launcher",
-            "-f",
-            "{connection_file}",
-            "--InteractiveShellApp.extensions=legacy.py2print",
-        ],
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (vae-legacy, Python 2 print)",
         "language": "python",
         "metadata": {"debugger": True, "vae_legacy_stack": "today"},
@@ -67,9 +78,10 @@ def install_env_theanorc():
 
 def main():
     install_pth()
+    install_kernel_and_jupyter_settings()
     install_kernelspec()
     install_env_theanorc()
-    print(f"legacy.install: bridge, kernel '{KERNEL_NAME}' and Theano settings set in {PREFIX}")
+    print(f"legacy.install: bridge, settings and kernel '{KERNEL_NAME}' written in {PREFIX}")
 
 
 if __name__ == "__main__":

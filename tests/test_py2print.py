@@ -11,6 +11,7 @@ import nbformat
 import numpy as np
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 from traitlets.config import Config
 
@@ -321,27 +322,38 @@ def test_unload(shell):
 
 
 def test_real_kernel(tmp_path, monkeypatch):
-    """The notebook's cells through nbclient and a kernel like the installed ``vae-legacy``."""
-    spec = tmp_path / "kernels" / "vae-legacy"
+    """The notebook's cells through nbclient and a kernel started from the environment's
+    plain interpreter, with no extension flag: as our kernelspec starts it, and as VS Code
+    or ``jupyter console --kernel python3`` do. The environment's own IPython configuration
+    (``legacy.install``) loads the extension into every kernel."""
+    spec = tmp_path / "kernels" / "plain-python"
     spec.mkdir(parents=True)
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    argv.append("--InteractiveShellApp.extensions=legacy.py2print")
-    kernel = {"argv": argv, "display_name": "vae-legacy", "language": "python"}
+    kernel = {"argv": argv, "display_name": "plain", "language": "python"}
     (spec / "kernel.json").write_text(json.dumps(kernel))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))  # no user profile's config
     cells = [
         "%matplotlib inline\n" + STUBS + "print 'ready',",
         F_TRAIN,
         EPOCHS,
         "print 'a',",
         "print 'b'",
+        "import numpy as np\nprint [np.array(np.float32(-564.3092651367188))]",
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     NotebookClient(
-        nb, kernel_name="vae-legacy", timeout=60, resources={"metadata": {"path": str(ROOT)}}
+        nb, kernel_name="plain-python", timeout=60, resources={"metadata": {"path": str(ROOT)}}
     ).execute()
     outputs = [cell.outputs for cell in nb.cells]
     assert {o.output_type for cell in outputs for o in cell} == {"stream"}
     stdout = ["".join(o.text for o in cell if o.name == "stdout") for cell in outputs]
-    assert stdout == ["ready\n", F_TRAIN_OUT, EPOCHS_OUT, "a\n", "b\n"]
+    numpy_2016 = "[array(-564.3092651367188, dtype=float32)]\n"
+    assert stdout == ["ready\n", F_TRAIN_OUT, EPOCHS_OUT, "a\n", "b\n", numpy_2016]
+
+
+def test_installed_kernelspec_is_the_plain_interpreter():
+    """Our kernelspec needs no flag of its own: the environment gives every kernel the
+    extension, and a flag would replace the user's own list of extensions."""
+    spec = KernelSpecManager().get_kernel_spec("vae-legacy")
+    assert spec.argv == [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
