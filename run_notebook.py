@@ -19,15 +19,19 @@ import json
 import re
 import sys
 import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 
 import nbformat
+from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_core.paths import jupyter_runtime_dir
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 from nbclient.util import run_sync
 from nbconvert import HTMLExporter
+from traitlets import default
 
 import mnist_prep
 
@@ -92,6 +96,27 @@ def parse_metrics(stdout):
     }
 
 
+class IPCKernelManager(AsyncKernelManager):
+    """A kernel on IPC sockets beside its connection file in Jupyter's runtime folder.
+
+    Not TCP: ipykernel warns that TCP traffic is not encrypted, and a local run needs no
+    port. The socket paths derive from the connection file, so they are absolute; the
+    default (a relative ``kernel-ipc``) would resolve in the kernel's working folder, the
+    notebook's, and in ours differently. The environment's Jupyter applications do the same
+    through the ``jupyter_config.json`` that ``legacy.install`` writes.
+    """
+
+    @default("transport")
+    def _transport_default(self):
+        return "ipc"
+
+    @default("connection_file")
+    def _connection_file_default(self):
+        runtime = Path(jupyter_runtime_dir())
+        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return str(runtime / f"kernel-{uuid.uuid4()}.json")
+
+
 class StreamingClient(NotebookClient):
     """An nbclient client that shows each cell and its printed lines as they come."""
 
@@ -134,6 +159,7 @@ def execute(nb, folder, log, seed=None):
         nb,
         log,
         kernel_name=nb.metadata.kernelspec.name,
+        kernel_manager_class=IPCKernelManager,
         timeout=None,
         resources={"metadata": {"path": str(folder)}},
     )
@@ -202,9 +228,10 @@ def use_kernel(nb, name):
     return spec.metadata.get("vae_legacy_stack", name)
 
 
-def run(notebook, runs_dir, log=sys.stderr, seed=None, kernel=None):
+def run(notebook, runs_dir, log=None, seed=None, kernel=None):
     """Execute ``notebook`` in its folder and write a run folder; return (folder, failure).
 
+    Progress goes to ``log``, by default the ``sys.stderr`` of the time of the call.
     ``seed`` seeds numpy's global generator in the kernel before the first cell (the
     notebook itself never seeds); it is recorded, and the notebook is left as it is.
     ``kernel`` names the kernel to run on; by default the one the notebook names.
@@ -215,7 +242,7 @@ def run(notebook, runs_dir, log=sys.stderr, seed=None, kernel=None):
     stamp = datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
     runs_dir = Path(runs_dir)
     start = time.perf_counter()
-    stdout, environment, failure = execute(nb, notebook.parent, log, seed)
+    stdout, environment, failure = execute(nb, notebook.parent, log or sys.stderr, seed)
     wall = time.perf_counter() - start
 
     work = runs_dir / f".{stamp}.partial"

@@ -8,6 +8,9 @@ Writes these, all inside ``sys.prefix`` and all safe to rewrite:
   environment loads the Python 2 print extension ``legacy.py2print`` (which also
   sets numpy's 2016 print mode), whoever starts it: JupyterLab, Notebook 7,
   ``jupyter console``, VS Code, nbclient;
+- ``etc/jupyter/jupyter_config.json``: the environment's Jupyter applications
+  start kernels on IPC sockets (local files in Jupyter's runtime folder), not on
+  TCP ports, where ipykernel warns that the traffic is not encrypted;
 - the Jupyter kernelspec ``vae-legacy``: this interpreter, named as the
   notebook's metadata names it;
 - ``etc/theanorc`` when the environment ships its own OpenBLAS (conda), so
@@ -47,10 +50,17 @@ IPYTHON_KERNEL_CONFIG = """\
 # the notebook's Python 2 print statements Python 2.7's output, and numpy its 2016 print mode.
 c.InteractiveShellApp.extensions.append("legacy.py2print")
 """
+# Kernels on IPC sockets. The socket paths derive from each kernel's connection file,
+# which the Jupyter server puts in its (absolute) runtime folder.
+JUPYTER_CONFIG = {"KernelManager": {"transport": "ipc"}}
 
 
 def install_kernel_and_jupyter_settings():
     write_atomically(PREFIX / "etc" / "ipython" / "ipython_kernel_config.py", IPYTHON_KERNEL_CONFIG)
+    for path, settings in [
+        (PREFIX / "etc" / "jupyter" / "jupyter_config.json", JUPYTER_CONFIG),
+    ]:
+        write_atomically(path, json.dumps(settings, indent=1) + "\n")
 
 
 def install_kernelspec():

@@ -6,6 +6,7 @@ needed), in a temporary copy of its folder.
 
 import json
 import math
+import re
 from pathlib import Path
 
 import nbformat
@@ -20,6 +21,8 @@ HISTORICAL_FORWARD = (
     "[array(-565.9327392578125, dtype=float32), array(-554.8701171875, dtype=float32), "
     "array(11.062651634216309, dtype=float32)]"
 )
+# Python's warnings, Jupyter's and the kernel's log lines at warning level, tracebacks.
+WARNING = re.compile(r"\w*Warning: |WARNING|^\[[WEC] |Traceback", re.MULTILINE)
 HISTORICAL_EPOCH = (
     "Epoch 0\tTrain: LL: -98.8\tKL -72.1\tlogpx: 26.7\tValid: LL: -101.5\tKL -75.0\tlogpx: 26.5"
 )
@@ -55,12 +58,17 @@ def test_forward_pass_of_the_unchanged_notebook(notebook_folder, tmp_path):
     assert metrics["environment"]["theano_config"]["floatX"] == "float32"
 
 
-def test_whole_notebook_end_to_end(notebook_folder, tmp_path):
+def test_whole_notebook_end_to_end(notebook_folder, tmp_path, capfd):
     notebook = copy_of_notebook(notebook_folder, "vae_exercise.ipynb")
     status = run_notebook.main(
         ["--notebook", str(notebook), "--runs", str(tmp_path / "runs"), "--no-data", "--seed", "4"]
     )
     assert status == 0
+    # What `make run` shows: the cells and their prints, and no warning, the kernel's own
+    # included (its stderr is ours), such as ipykernel's about unencrypted TCP.
+    out, err = capfd.readouterr()
+    assert "[cell 10/10]" in err and "Epoch 9\tTrain" in err
+    assert not WARNING.findall(out + err), out + err
     (folder,) = (tmp_path / "runs").iterdir()
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["seed"] == 4
