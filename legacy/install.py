@@ -11,6 +11,9 @@ Writes these, all inside ``sys.prefix`` and all safe to rewrite:
 - ``etc/jupyter/jupyter_config.json``: the environment's Jupyter applications
   start kernels on IPC sockets (local files in Jupyter's runtime folder), not on
   TCP ports, where ipykernel warns that the traffic is not encrypted;
+- ``share/jupyter/lab/settings/overrides.d/vae-legacy.json``: JupyterLab and
+  Notebook 7 default to not fetching Jupyter news from the internet, so they do
+  not open by asking whether to (a setting the user can change);
 - the Jupyter kernelspec ``vae-legacy``: this interpreter, named as the
   notebook's metadata names it;
 - ``etc/theanorc`` when the environment ships its own OpenBLAS (conda), so
@@ -53,12 +56,17 @@ c.InteractiveShellApp.extensions.append("legacy.py2print")
 # Kernels on IPC sockets. The socket paths derive from each kernel's connection file,
 # which the Jupyter server puts in its (absolute) runtime folder.
 JUPYTER_CONFIG = {"KernelManager": {"transport": "ipc"}}
+LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
 
 
 def install_kernel_and_jupyter_settings():
     write_atomically(PREFIX / "etc" / "ipython" / "ipython_kernel_config.py", IPYTHON_KERNEL_CONFIG)
     for path, settings in [
         (PREFIX / "etc" / "jupyter" / "jupyter_config.json", JUPYTER_CONFIG),
+        (
+            PREFIX / "share" / "jupyter" / "lab" / "settings" / "overrides.d" / "vae-legacy.json",
+            LAB_SETTINGS,
+        ),
     ]:
         write_atomically(path, json.dumps(settings, indent=1) + "\n")
 
