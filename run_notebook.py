@@ -100,9 +100,9 @@ class IPCKernelManager(AsyncKernelManager):
     """A kernel on IPC sockets beside its connection file in Jupyter's runtime folder.
 
     Not TCP: ipykernel warns that TCP traffic is not encrypted, and a local run needs no
-    port. The socket paths derive from the connection file, so they are absolute; the
-    default (a relative ``kernel-ipc``) would resolve in the kernel's working folder, the
-    notebook's, and in ours differently. The environment's Jupyter applications do the same
+    port. The socket paths derive from the connection file, so they are absolute; a bare
+    KernelManager's (a relative ``kernel-ipc``) would be looked for in this process's folder
+    and made in the kernel's, the notebook's. The environment's Jupyter servers do the same
     through the ``jupyter_config.json`` that ``legacy.install`` writes.
     """
 

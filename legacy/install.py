@@ -8,9 +8,10 @@ Writes these, all inside ``sys.prefix`` and all safe to rewrite:
   environment loads the Python 2 print extension ``legacy.py2print`` (which also
   sets numpy's 2016 print mode), whoever starts it: JupyterLab, Notebook 7,
   ``jupyter console``, VS Code, nbclient;
-- ``etc/jupyter/jupyter_config.json``: the environment's Jupyter applications
-  start kernels on IPC sockets (local files in Jupyter's runtime folder), not on
-  TCP ports, where ipykernel warns that the traffic is not encrypted;
+- ``etc/jupyter/jupyter_config.json``: the environment's Jupyter servers
+  (JupyterLab, Notebook 7) start kernels on IPC sockets (local files beside their
+  connection files in Jupyter's runtime folder), not on TCP ports, where ipykernel
+  warns that the traffic is not encrypted;
 - ``share/jupyter/lab/settings/overrides.d/vae-legacy.json``: JupyterLab and
   Notebook 7 default to not fetching Jupyter news from the internet, so they do
   not open by asking whether to (a setting the user can change);
@@ -53,9 +54,11 @@ IPYTHON_KERNEL_CONFIG = """\
 # the notebook's Python 2 print statements Python 2.7's output, and numpy its 2016 print mode.
 c.InteractiveShellApp.extensions.append("legacy.py2print")
 """
-# Kernels on IPC sockets. The socket paths derive from each kernel's connection file,
-# which the Jupyter server puts in its (absolute) runtime folder.
-JUPYTER_CONFIG = {"KernelManager": {"transport": "ipc"}}
+# The server's kernels on IPC sockets: their paths derive from each kernel's connection
+# file, which the server puts in its runtime folder. Only the server's: a bare KernelManager
+# (nbconvert --execute) has no connection file yet and would take a relative path, which
+# the kernel, in the notebook's folder, resolves elsewhere than its client.
+JUPYTER_CONFIG = {"ServerKernelManager": {"transport": "ipc"}}
 LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
 
 
