@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import WARNING_LINE, notebook_source
 from nbformat.sign import NotebookNotary
 
 import lab
@@ -46,9 +47,6 @@ ALL_RUN = """(() => {
   return prompts.length === 10 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent))
     && state.dataset.status === 'idle' ? 'done' : false;
 })()"""
-# Jupyter's warning, error and critical lines, the kernels' (``[IPKernelApp] WARNING |``),
-# Python's warnings and tracebacks.
-WARNING = re.compile(r"^\[[WEC] |WARNING|\w*Warning: |Traceback", re.MULTILINE)
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +77,8 @@ def git(folder, *args):
 
 def notebook_repository(folder, notebook_folder):
     """A git repository holding what the project commits beside the notebook."""
-    folder.mkdir()
-    for name in [lab.NOTEBOOK, "VAE.png", ".gitignore"]:
-        shutil.copyfile(REPO / name, folder / name)
-    shutil.copyfile(notebook_folder / "mnist.npz", folder / "mnist.npz")
+    notebook_source(folder, notebook_folder)
+    shutil.copyfile(REPO / ".gitignore", folder / ".gitignore")
     git(folder, "init", "--quiet")
     git(folder, "add", lab.NOTEBOOK, "VAE.png", ".gitignore")
     git(folder, "commit", "--quiet", "-m", "the notebook")
@@ -226,7 +222,7 @@ def check_figure_of_the_model(page):
 
 def check_server_log(server):
     text = server.log.read_text()
-    assert not WARNING.findall(text), text
+    assert not WARNING_LINE.findall(text), text
 
 
 @pytest.mark.parametrize("app", ["lab", "notebook"])

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import notebook_source
 from ipykernel.ipkernel import IPythonKernel
 from nbformat.sign import NotebookNotary
 
@@ -22,15 +23,6 @@ import lab
 
 REPO = Path(__file__).resolve().parents[1]
 URL = re.compile(r"http://127\.0\.0\.1:\d+/lab/tree/vae_exercise\.ipynb\?token=[0-9a-f]{48}")
-
-
-def notebook_source(folder, notebook_folder):
-    """A folder holding what the project holds beside the notebook."""
-    folder.mkdir(exist_ok=True)
-    for name in [lab.NOTEBOOK, "VAE.png"]:
-        shutil.copyfile(REPO / name, folder / name)
-    shutil.copyfile(notebook_folder / "mnist.npz", folder / "mnist.npz")
-    return folder
 
 
 def test_workspace_holds_a_trusted_copy_made_once(tmp_path, notebook_folder, monkeypatch):

@@ -6,12 +6,11 @@ needed), in a temporary copy of its folder.
 
 import json
 import math
-import re
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import copy_of_notebook
+from conftest import WARNING_LINE, copy_of_notebook
 
 import notebook_cells
 import run_notebook
@@ -21,8 +20,6 @@ HISTORICAL_FORWARD = (
     "[array(-565.9327392578125, dtype=float32), array(-554.8701171875, dtype=float32), "
     "array(11.062651634216309, dtype=float32)]"
 )
-# Python's warnings, Jupyter's and the kernel's log lines at warning level, tracebacks.
-WARNING = re.compile(r"\w*Warning: |WARNING|^\[[WEC] |Traceback", re.MULTILINE)
 HISTORICAL_EPOCH = (
     "Epoch 0\tTrain: LL: -98.8\tKL -72.1\tlogpx: 26.7\tValid: LL: -101.5\tKL -75.0\tlogpx: 26.5"
 )
@@ -68,7 +65,7 @@ def test_whole_notebook_end_to_end(notebook_folder, tmp_path, capfd):
     # included (its stderr is ours), such as ipykernel's about unencrypted TCP.
     out, err = capfd.readouterr()
     assert "[cell 10/10]" in err and "Epoch 9\tTrain" in err
-    assert not WARNING.findall(out + err), out + err
+    assert not WARNING_LINE.findall(out + err), out + err
     (folder,) = (tmp_path / "runs").iterdir()
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["seed"] == 4
