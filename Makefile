@@ -1,6 +1,7 @@
 # The README's two commands: `make run` runs the notebook end to end, `make test` the tests.
 # Both build the environment first when it is missing or stale, and are quick when it is not.
 # Conda users: `make run ENV=$CONDA_PREFIX` inside the env made from environment.yml.
+# Interactive: `make lab` (JupyterLab) or `make notebook` (Notebook 7) on a working copy.
 # The 2016 stack (Python 2.7, Theano 0.8.2) and its kernel: `make stack-2016`; both stacks
 # on one seed, line by line: `make compare-2016 SEED=1`.
 
@@ -12,14 +13,31 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 SEED ?= 1
 
-.PHONY: run test lint stack-2016 compare-2016
+.PHONY: run test lint lab notebook browser stack-2016 compare-2016
 
 run: $(READY)
 	$(PY) run_notebook.py
 
-test: $(READY)
+test: $(READY) browser
 	$(PY) -m stack2016.build --if-python27
 	$(PY) -m pytest
+
+lab: $(READY)
+	$(PY) lab.py
+
+notebook: $(READY)
+	$(PY) lab.py --app notebook
+
+# Debian's Chromium, which the browser tests drive through Playwright (whose own browser
+# download `playwright install` needs is not used). Where the package cannot be installed,
+# say so: the browser tests then skip, saying why.
+CHROMIUM := /usr/lib/chromium/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  echo "set-up: installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null || \
+	  echo "set-up: no Debian chromium here; the browser tests will skip"; }
 
 stack-2016: $(READY)
 	$(PY) -m stack2016.build

@@ -28,16 +28,20 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 
 import nbformat
+from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from jupyter_core.paths import jupyter_runtime_dir
 from jupyter_core.utils import ensure_event_loop
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbconvert import HTMLExporter
+from traitlets import default
 
 import mnist_prep
 import run_record
@@ -72,6 +76,27 @@ STAMP = "%Y-%m-%dT%H-%M-%S"
 
 class RunError(Exception):
     """What keeps a run from starting, or from being kept, said in one line."""
+
+
+class IPCKernelManager(AsyncKernelManager):
+    """A kernel on IPC sockets beside its connection file in Jupyter's runtime folder.
+
+    Not TCP: ipykernel warns that TCP traffic is not encrypted, and a local run needs no
+    port. The socket paths derive from the connection file, so they are absolute; a bare
+    KernelManager's (a relative ``kernel-ipc``) would be looked for in this process's folder
+    and made in the kernel's, the notebook's. The environment's Jupyter servers do the same
+    through the ``jupyter_config.json`` that ``legacy.install`` writes.
+    """
+
+    @default("transport")
+    def _transport_default(self):
+        return "ipc"
+
+    @default("connection_file")
+    def _connection_file_default(self):
+        runtime = Path(jupyter_runtime_dir())
+        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return str(runtime / f"kernel-{uuid.uuid4()}.json")
 
 
 class StreamingClient(NotebookClient):
@@ -215,6 +240,7 @@ def execute(nb, folder, log, seed=None, interrupts=None):
         nb,
         log,
         kernel_name=nb.metadata.kernelspec.name,
+        kernel_manager_class=IPCKernelManager,
         timeout=None,
         resources={"metadata": {"path": str(folder)}},
     )
@@ -382,9 +408,10 @@ def save_run(folder, nb, notebook, stdout, log):
     return save_figures(nb, folder)
 
 
-def run(notebook, runs_dir, log=sys.stderr, seed=None, kernel=None):
+def run(notebook, runs_dir, log=None, seed=None, kernel=None):
     """Execute ``notebook`` in its folder and write a run folder; return (folder, failure).
 
+    Progress goes to ``log``, by default the ``sys.stderr`` of the time of the call.
     ``seed`` seeds numpy's global generator in the kernel before the first cell (the
     notebook itself never seeds); it is recorded, and the notebook is left as it is.
     ``kernel`` names the kernel to run on; by default the one the notebook names.
@@ -395,6 +422,7 @@ def run(notebook, runs_dir, log=sys.stderr, seed=None, kernel=None):
     ``runs_dir`` where run folders cannot be written.
     """
     notebook = Path(notebook).resolve()
+    log = log or sys.stderr
     nb = read_notebook(notebook)
     stack = use_kernel(nb, kernel)
     with Interrupts() as interrupts:

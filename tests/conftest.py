@@ -1,6 +1,8 @@
 """Fixtures and paths shared by the test modules."""
 
 import json
+import re
+import shutil
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +16,9 @@ from legacy import install
 from stack2016 import build
 
 REPO = Path(__file__).resolve().parents[1]
+# A line at warning level or worse: Python's warnings, Jupyter's log (``[W ...``, ``[E ...``,
+# ``[C ...``), a kernel's (``[IPKernelApp] WARNING | ...``), a traceback.
+WARNING_LINE = re.compile(r"\w*Warning: |WARNING|^\[[WEC] |Traceback", re.MULTILINE)
 
 
 @pytest.fixture(scope="session")
@@ -101,3 +106,13 @@ def copy_of_notebook(folder, name, last_code_cell=None):
     path = folder / name
     nbformat.write(nb, path)
     return path
+
+
+def notebook_source(folder, notebook_folder):
+    """``folder`` holding the committed notebook and its figure, beside the synthetic
+    ``mnist.npz`` of ``notebook_folder``: the notebook's folder, as the project has it."""
+    folder.mkdir(exist_ok=True)
+    for name in ["vae_exercise.ipynb", "VAE.png"]:
+        shutil.copyfile(REPO / name, folder / name)
+    shutil.copyfile(notebook_folder / "mnist.npz", folder / "mnist.npz")
+    return folder

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 from IPython.core.interactiveshell import InteractiveShell
+from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 from traitlets.config import Config
 
@@ -319,23 +320,61 @@ def test_unload(shell):
     py2print.load_ipython_extension(shell)
 
 
-def test_real_kernel(project_kernel):
-    """The notebook's cells through nbclient and the project's kernel, ``vae-legacy``."""
+KERNEL_STDOUT = [
+    "ready\n",
+    F_TRAIN_OUT,
+    EPOCHS_OUT,
+    "a\n",
+    "b\n",
+    "[array(-564.3092651367188, dtype=float32)]\n",
+]
+
+
+def print_through_kernel(kernel_name):
+    """What the notebook's print cells, and the 2016 numpy repr, print through nbclient and
+    the kernel ``kernel_name``: one stdout per cell; any other output fails."""
     cells = [
         "%matplotlib inline\n" + STUBS + "print 'ready',",
         F_TRAIN,
         EPOCHS,
         "print 'a',",
         "print 'b'",
+        "import numpy as np\nprint [np.array(np.float32(-564.3092651367188))]",
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     NotebookClient(
-        nb, kernel_name=project_kernel, timeout=60, resources={"metadata": {"path": str(REPO)}}
+        nb, kernel_name=kernel_name, timeout=60, resources={"metadata": {"path": str(REPO)}}
     ).execute()
     outputs = [cell.outputs for cell in nb.cells]
     assert {o.output_type for cell in outputs for o in cell} == {"stream"}
     stdout = ["".join(o.text for o in cell if o.name == "stdout") for cell in outputs]
-    assert stdout == ["ready\n", F_TRAIN_OUT, EPOCHS_OUT, "a\n", "b\n"]
+    return stdout
+
+
+def test_real_kernel(project_kernel):
+    """The notebook's cells through nbclient and the project's kernel, ``vae-legacy``."""
+    assert print_through_kernel(project_kernel) == KERNEL_STDOUT
+
+
+def test_a_plain_interpreter_kernel_prints_as_python_2_too(tmp_path, monkeypatch):
+    """A kernel started from the environment's plain interpreter, with no extension flag and
+    no kernelspec of ours, as VS Code or ``jupyter console --kernel python3`` start one: the
+    environment's own IPython configuration (``legacy.install``) loads the extension."""
+    spec = tmp_path / "kernels" / "plain-python"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    kernel = {"argv": argv, "display_name": "plain", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps(kernel))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))  # no user profile's config
+    assert print_through_kernel("plain-python") == KERNEL_STDOUT
+
+
+def test_installed_kernelspec_is_the_plain_interpreter():
+    """Our kernelspec needs no flag of its own: the environment gives every kernel the
+    extension, and a flag would replace the user's own list of extensions."""
+    spec = KernelSpecManager().get_kernel_spec("vae-legacy")
+    assert spec.argv == [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
 
 
 # Cells with a syntax error, and the error CPython 2.7.18 gives for each (exception, message,

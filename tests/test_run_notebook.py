@@ -18,7 +18,7 @@ import time
 
 import nbformat
 import pytest
-from conftest import REPO, copy_of_notebook
+from conftest import REPO, WARNING_LINE, copy_of_notebook
 
 import notebook_cells
 import run_notebook
@@ -37,12 +37,17 @@ def test_forward_pass_of_the_unchanged_notebook(notebook_folder, tmp_path):
     assert metrics["environment"]["theano_config"]["floatX"] == "float32"
 
 
-def test_whole_notebook_end_to_end(notebook_folder, tmp_path):
+def test_whole_notebook_end_to_end(notebook_folder, tmp_path, capfd):
     notebook = copy_of_notebook(notebook_folder, "vae_exercise.ipynb")
     status = run_notebook.main(
         ["--notebook", str(notebook), "--runs", str(tmp_path / "runs"), "--no-data", "--seed", "4"]
     )
     assert status == 0
+    # What `make run` shows: the cells and their prints, and no warning, the kernel's own
+    # included (its stderr is ours), such as ipykernel's about unencrypted TCP.
+    out, err = capfd.readouterr()
+    assert "[cell 10/10]" in err and "Epoch 9\tTrain" in err
+    assert not WARNING_LINE.findall(out + err), out + err
     (folder,) = (tmp_path / "runs").iterdir()
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["seed"] == 4
