@@ -37,6 +37,7 @@ ENV = REPO / ".venv-2016"
 KERNEL_NAME = "vae-legacy-2016"
 KERNEL_SPEC = Path(sys.prefix, "share", "jupyter", "kernels", KERNEL_NAME, "kernel.json")
 LOCK, BOOTSTRAP, THEANORC = HERE / "requirements.txt", HERE / "bootstrap.txt", HERE / "theanorc"
+KERNEL_ENV = {"THEANORC": str(THEANORC)}  # the 2016 Theano settings, in the kernelspec
 LASAGNE_COMMIT = "3f3ff931731f5d1be7408b5369a0c149cd7544aa"
 LASAGNE_TREE = "6b69a6a6c3b31298d64d7fdc672cdac0edbc6451"
 LASAGNE_URL = f"https://github.com/Lasagne/Lasagne/archive/{LASAGNE_COMMIT}.tar.gz"
@@ -217,8 +218,8 @@ def build(env, python27, lasagne_source):
 
 
 def kernel_env():
-    """The 2016 kernel's environment: today's, with the 2016 Theano settings."""
-    return {**os.environ, "THEANORC": str(THEANORC)}
+    """The 2016 kernel's environment: today's, with the kernelspec's settings."""
+    return {**os.environ, **KERNEL_ENV}
 
 
 def install_kernelspec(env):
@@ -232,7 +233,7 @@ def install_kernelspec(env):
         ],
         "display_name": "Python 2.7 (2016 stack)",
         "language": "python",
-        "env": {"THEANORC": str(THEANORC)},
+        "env": KERNEL_ENV,
         "metadata": {"vae_legacy_stack": "2016"},
     }
     KERNEL_SPEC.parent.mkdir(parents=True, exist_ok=True)
@@ -267,6 +268,9 @@ def main(argv=None):
     except BuildError as error:
         print(f"stack2016: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(f"stack2016: interrupted; the next build of {env} starts again", file=sys.stderr)
+        return 130
     print(f"stack2016: kernel '{KERNEL_NAME}' (Python 2.7, 2016 stack) ready in {env}")
     return 0
 
