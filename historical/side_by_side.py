@@ -100,8 +100,9 @@ def main(argv=None):
             print(f"side_by_side: the {name} run failed: {failure['error']}", file=sys.stderr)
             print(f"side_by_side: partial run kept in {folders[name]}", file=sys.stderr)
             return 1
-    lines, differ = verdict(stdout_lines(folders["today"]), stdout_lines(folders["2016"]))
-    total = max(len(stdout_lines(f)) for f in folders.values())
+    printed = {name: stdout_lines(folder) for name, folder in folders.items()}
+    lines, differ = verdict(printed["today"], printed["2016"])
+    total = max(map(len, printed.values()))
     summary = f"{total - differ} of {total} printed lines identical (numpy seed {args.seed})"
     report = args.report or folders["today"] / f"side-by-side-seed{args.seed}.md"
     report.write_text(

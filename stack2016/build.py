@@ -31,6 +31,8 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+from legacy import install
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 ENV = REPO / ".venv-2016"
@@ -236,10 +238,7 @@ def install_kernelspec(env):
         "env": KERNEL_ENV,
         "metadata": {"vae_legacy_stack": "2016"},
     }
-    KERNEL_SPEC.parent.mkdir(parents=True, exist_ok=True)
-    tmp = KERNEL_SPEC.with_name(KERNEL_SPEC.name + ".tmp")
-    tmp.write_text(json.dumps(spec, indent=1) + "\n")
-    os.replace(tmp, KERNEL_SPEC)
+    install.write_atomically(KERNEL_SPEC, json.dumps(spec, indent=1) + "\n")
 
 
 def main(argv=None):
