@@ -49,7 +49,7 @@ lint: $(READY)
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 
-$(READY): requirements.txt theanorc legacy/install.py legacy/activate.py
+$(READY): requirements.txt pyproject.toml $(shell find install -type f)
 	@test -e $(ENV)/lib/libopenblas.so || dpkg -s libopenblas-dev >/dev/null 2>&1 || { \
 	  echo "set-up: installing Debian's OpenBLAS for Theano"; \
 	  $(SUDO) apt-get update -qq && \
@@ -57,6 +57,6 @@ $(READY): requirements.txt theanorc legacy/install.py legacy/activate.py
 	@test -x $(PY) || { echo "set-up: creating $(ENV) with $(PYTHON)"; $(PYTHON) -m venv $(ENV); }
 	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 11), "the lock is for Python 3.11"'
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.txt
-	$(PY) -m legacy.install
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(PY) notebook_cells.py
 	@touch $@

@@ -15,7 +15,7 @@ machine hits all of them alike. With
 the machine can take turns without holding it for the whole run.
 
 Each ``--configs`` entry is a Theano configuration: ``tuned`` is the repo's
-``theanorc`` as it is, ``default`` keeps only the settings the notebook needs to
+``legacy/theanorc`` as it is, ``default`` keeps only the settings the notebook needs to
 run at all (floatX, device, blas.ldflags) and leaves the rest at Theano's
 defaults, and anything else is THEANO_FLAGS applied on top of ``tuned``.
 
@@ -47,6 +47,7 @@ import numpy as np
 import cpu_lock
 import run_record
 from bench import worker
+from legacy.activate import THEANORC
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -152,7 +153,7 @@ def theano_env(config, env, scratch):
     if config == "default":
         tuned = configparser.ConfigParser()
         tuned.optionxform = str
-        tuned.read(REPO / "theanorc")
+        tuned.read(THEANORC)
         base = configparser.ConfigParser()
         base.optionxform = str
         for section, key in BASE_SETTINGS:

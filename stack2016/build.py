@@ -31,7 +31,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from legacy import install
+import run_record
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -39,7 +39,10 @@ ENV = REPO / ".venv-2016"
 KERNEL_NAME = "vae-legacy-2016"
 KERNEL_SPEC = Path(sys.prefix, "share", "jupyter", "kernels", KERNEL_NAME, "kernel.json")
 LOCK, BOOTSTRAP, THEANORC = HERE / "requirements.txt", HERE / "bootstrap.txt", HERE / "theanorc"
-KERNEL_ENV = {"THEANORC": str(THEANORC)}  # the 2016 Theano settings, in the kernelspec
+# The 2016 Theano settings, in the kernelspec: its own theanorc, and none of the THEANO_FLAGS
+# of today's environment (Theano-PyMC's dialect, or a CUDA env's device=cuda), which
+# Theano 0.8.2 would warn about or fail on.
+KERNEL_ENV = {"THEANORC": str(THEANORC), "THEANO_FLAGS": ""}
 LASAGNE_COMMIT = "3f3ff931731f5d1be7408b5369a0c149cd7544aa"
 LASAGNE_TREE = "6b69a6a6c3b31298d64d7fdc672cdac0edbc6451"
 LASAGNE_URL = f"https://github.com/Lasagne/Lasagne/archive/{LASAGNE_COMMIT}.tar.gz"
@@ -238,7 +241,8 @@ def install_kernelspec(env):
         "env": KERNEL_ENV,
         "metadata": {"vae_legacy_stack": "2016"},
     }
-    install.write_atomically(KERNEL_SPEC, json.dumps(spec, indent=1) + "\n")
+    KERNEL_SPEC.parent.mkdir(parents=True, exist_ok=True)
+    run_record.write_whole(KERNEL_SPEC, json.dumps(spec, indent=1) + "\n")
 
 
 def main(argv=None):

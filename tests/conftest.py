@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 import notebook_cells
-from legacy import install
 from stack2016 import build
 
 REPO = Path(__file__).resolve().parents[1]
+# The Jupyter data folder that ``pip install -e .`` copies into the environment's prefix.
+JUPYTER_DATA = REPO / "install" / "share" / "jupyter"
 # A line at warning level or worse: Python's warnings, Jupyter's log (``[W ...``, ``[E ...``,
 # ``[C ...``), a kernel's (``[IPKernelApp] WARNING | ...``), a traceback.
 WARNING_LINE = re.compile(r"\w*Warning: |WARNING|^\[[WEC] |Traceback", re.MULTILINE)
@@ -38,14 +39,12 @@ def stack_2016():
 
 @pytest.fixture
 def project_kernel(tmp_path, monkeypatch):
-    """The name of the project's kernel, its spec written by legacy.install itself but into a
-    temporary prefix that Jupyter searches first; the kernel gets a fresh IPython profile."""
-    prefix = tmp_path / "prefix"
-    monkeypatch.setattr(install, "PREFIX", prefix)
-    install.install_kernelspec()
-    monkeypatch.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
+    """The name of the project's kernel, its spec the project's own file (the one the install
+    copies), which Jupyter finds first; the kernel gets a fresh IPython profile."""
+    monkeypatch.setenv("JUPYTER_PATH", str(JUPYTER_DATA))
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    return install.KERNEL_NAME
+    (spec,) = (JUPYTER_DATA / "kernels").iterdir()
+    return spec.name
 
 
 @pytest.fixture(scope="session")

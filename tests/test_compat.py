@@ -4,6 +4,7 @@ import inspect
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import lasagne
@@ -22,7 +23,7 @@ from lasagne.layers import (
     get_output,
 )
 
-from legacy import compat
+from legacy import activate, compat
 
 UPSTREAM = Path(theano.__file__).parent
 
@@ -55,6 +56,49 @@ def test_plain_interpreter_gets_the_bridge_and_settings():
 def test_theano_flags_still_override_our_theanorc():
     out = run_python("import theano; print(theano.config.floatX)", THEANO_FLAGS="floatX=float64")
     assert out.stdout.strip() == "float64", out.stderr
+
+
+def test_a_users_theanorc_is_left_alone(tmp_path):
+    assert activate.theano_settings({}, tmp_path) == {"THEANORC": str(activate.THEANORC)}
+    assert activate.theano_settings({"THEANORC": "/my/theanorc"}, tmp_path) == {}
+
+
+def conda_like_prefix(tmp_path):
+    """A prefix with its own OpenBLAS in ``lib``, as environment.yml's conda env has: here the
+    system's, linked in."""
+    system = Path("/usr/lib", sysconfig.get_config_var("MULTIARCH"), "libopenblas.so")
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "libopenblas.so").symlink_to(system)
+    return tmp_path
+
+
+def test_a_conda_env_links_its_own_openblas(tmp_path):
+    """Both ways: a prefix without an OpenBLAS of its own keeps the theanorc's link flags (the
+    first test of this file); one with it gets them in THEANO_FLAGS, beside the user's,
+    through Theano's parser (commas quoted), into a BLAS op that compiles and runs."""
+    lib = conda_like_prefix(tmp_path) / "lib"
+    settings = activate.theano_settings({"THEANO_FLAGS": "floatX=float64"}, tmp_path)
+    out = run_python(
+        "import numpy as np, theano, theano.tensor as T\n"
+        "x = T.matrix()\n"
+        "f = theano.function([x], T.dot(x, x))\n"
+        "print(theano.config.floatX, [type(n.op).__name__ for n in f.maker.fgraph.toposort()])\n"
+        "print(theano.config.blas__ldflags)\n"
+        "print(f(2 * np.eye(2)).tolist())",
+        **settings,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "float64 ['Dot22']",
+        f"-L{lib} -Wl,-rpath,{lib} -lopenblas",
+        "[[4.0, 0.0], [0.0, 4.0]]",
+    ]
+
+
+def test_the_users_own_link_flags_win_over_the_conda_envs(tmp_path):
+    conda_like_prefix(tmp_path)
+    mine = {"THEANO_FLAGS": "blas__ldflags=-lmyblas"}
+    assert activate.theano_settings(mine, tmp_path) == {"THEANORC": str(activate.THEANORC)}
 
 
 def test_mrg_random_streams_alias():

@@ -1,6 +1,7 @@
 """One source of truth for versions: the hashed lock, which environment.yml only points to."""
 
 import re
+import tomllib
 from importlib import metadata
 
 import pytest
@@ -37,15 +38,22 @@ def test_every_locked_line_is_an_exact_pin_with_a_hash():
 
 
 def test_the_lock_holds_every_top_level_need_at_its_pin():
+    """The project's dependencies, its extras and its build backend: all in the lock, exactly
+    at the version pyproject.toml pins, if it pins one."""
     pins = lock()
-    for line in (REPO / "requirements.in").read_text().splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name, _, version = line.partition("==")
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    needs = [
+        *project["project"]["dependencies"],
+        *(need for extra in project["project"]["optional-dependencies"].values() for need in extra),
+        *project["build-system"]["requires"],
+    ]
+    for need in needs:
+        name, _, version = need.partition("==")
         assert canonical(name) in pins, name
         if version:
             assert pins[canonical(name)] == version, name
     assert pins["theano-pymc"] == "1.1.2" and pins["lasagne"] == "0.1"
+    assert "hatchling" in pins
 
 
 @pytest.mark.parametrize("env_file", ["environment.yml", "environment-cuda.yml"])

@@ -1,10 +1,127 @@
-"""What legacy.install writes into the environment leaves Jupyter's own tools working."""
+"""The project installs the standard way: in a fresh venv built from the lock, ``pip install
+--no-deps -e .`` alone gives the bridge and the kernel, and ``pip uninstall`` takes them
+away again; what it installs leaves Jupyter's own tools working."""
 
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
+import pytest
+from conftest import JUPYTER_DATA, REPO
+
+
+def run(argv, cwd, env=None, check=True):
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and done.returncode:
+        pytest.fail(f"{' '.join(argv)} exited {done.returncode}:\n{done.stderr}")
+    return done
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(tmp_path_factory):
+    """A new venv holding the locked packages and nothing of the project's."""
+    venv = tmp_path_factory.mktemp("fresh") / "venv"
+    run([sys.executable, "-m", "venv", str(venv)], cwd=REPO)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps"]
+    run([*pip, "--require-hashes", "-r", "requirements.txt"], cwd=REPO)
+    return venv
+
+
+def outside_env(venv, home):
+    """The environment of a user of ``venv``: nothing of ours or of this test run leaks in."""
+    leaked = ("THEANORC", "THEANO_FLAGS", "PYTHONPATH", "VIRTUAL_ENV", "JUPYTER_PATH")
+    env = {k: v for k, v in os.environ.items() if k not in leaked}
+    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", IPYTHONDIR=str(home / "ipython"))
+    return env
+
+
+def project_files(venv):
+    """What the project put in the venv, beside the packages of the lock."""
+    site = venv / "lib" / "python3.11" / "site-packages"
+    return sorted(
+        str(path.relative_to(venv))
+        for path in [
+            *site.glob("*vae_legacy*"),
+            *(venv / "etc").rglob("*"),
+            *(venv / "share" / "jupyter" / "kernels").iterdir(),
+            *(venv / "share" / "jupyter" / "lab" / "settings").rglob("*.json"),
+        ]
+        if path.is_file() or path.parent.name == "kernels"
+    )
+
+
+def test_pip_install_editable_gives_the_bridge_and_the_kernel(fresh_venv, tmp_path):
+    python, env = str(fresh_venv / "bin" / "python"), outside_env(fresh_venv, tmp_path)
+    before = project_files(fresh_venv)
+    tree = run(["git", "status", "--porcelain", "--ignored"], cwd=REPO).stdout
+    pip = [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+    run([*pip, "-e", str(REPO)], cwd=tmp_path, env=env)
+    try:
+        imported = run(
+            [
+                python,
+                "-c",
+                "import lasagne.nonlinearities as n; n.elu; import os, legacy\n"
+                "print(os.environ['THEANORC']); print(legacy.__file__)",
+            ],
+            cwd=tmp_path,
+            env=env,
+        )
+        assert imported.stdout.splitlines() == [
+            str(REPO / "legacy" / "theanorc"),
+            str(REPO / "legacy" / "__init__.py"),
+        ]
+        specs = json.loads(run(["jupyter", "kernelspec", "list", "--json"], tmp_path, env).stdout)
+        kernel = Path(specs["kernelspecs"]["vae-legacy"]["resource_dir"])
+        assert kernel == fresh_venv / "share" / "jupyter" / "kernels" / "vae-legacy"
+        ours = JUPYTER_DATA / "kernels" / "vae-legacy" / "kernel.json"
+        assert (kernel / "kernel.json").read_text() == ours.read_text()
+
+        cell = "import sys\nprint 'kernel', sys.executable"
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+        nbformat.write(nb, tmp_path / "check.ipynb")
+        execute = ["jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace"]
+        run(
+            [*execute, "--ExecutePreprocessor.kernel_name=vae-legacy", "check.ipynb"], tmp_path, env
+        )
+        (done,) = nbformat.read(tmp_path / "check.ipynb", as_version=4).cells
+        assert [o.text for o in done.outputs] == [f"kernel {python}\n"]
+        assert run(["git", "status", "--porcelain", "--ignored"], cwd=REPO).stdout == tree
+    finally:
+        run([python, "-m", "pip", "uninstall", "--yes", "--quiet", "vae-legacy"], tmp_path, env)
+    assert project_files(fresh_venv) == before
+    gone = run([python, "-c", "import legacy"], cwd=tmp_path, env=env, check=False)
+    assert "No module named 'legacy'" in gone.stderr
+
+
+def test_a_wheel_holds_the_bridge_and_the_sample_layers(fresh_venv, tmp_path):
+    """Not editable: the notebook's needs are in site-packages, the tooling stays behind."""
+    python, env = str(fresh_venv / "bin" / "python"), outside_env(fresh_venv, tmp_path)
+    pip = [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+    run([*pip, str(REPO)], cwd=tmp_path, env=env)
+    try:
+        imported = run(
+            [
+                python,
+                "-c",
+                "import lasagne.nonlinearities as n; n.elu; import os, samplelayer\n"
+                "print(os.environ['THEANORC']); print(samplelayer.__file__)",
+            ],
+            cwd=tmp_path,
+            env=env,
+        )
+        site = fresh_venv / "lib" / "python3.11" / "site-packages"
+        assert imported.stdout.splitlines() == [
+            str(site / "legacy" / "theanorc"),
+            str(site / "samplelayer.py"),
+        ]
+        tooling = run([python, "-c", "import run_notebook"], cwd=tmp_path, env=env, check=False)
+        assert "No module named 'run_notebook'" in tooling.stderr
+    finally:
+        run([python, "-m", "pip", "uninstall", "--yes", "--quiet", "vae-legacy"], tmp_path, env)
 
 
 def test_nbconvert_executes_a_notebook_in_another_folder(tmp_path):

@@ -6,12 +6,14 @@ import re
 import subprocess
 import sys
 import traceback
+from pathlib import Path
 
 import nbformat
 import numpy as np
 import pytest
 from conftest import REPO
 from IPython.core.interactiveshell import InteractiveShell
+from jupyter_client import KernelManager
 from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 from traitlets.config import Config
@@ -359,7 +361,7 @@ def test_real_kernel(project_kernel):
 def test_a_plain_interpreter_kernel_prints_as_python_2_too(tmp_path, monkeypatch):
     """A kernel started from the environment's plain interpreter, with no extension flag and
     no kernelspec of ours, as VS Code or ``jupyter console --kernel python3`` start one: the
-    environment's own IPython configuration (``legacy.install``) loads the extension."""
+    environment's own IPython configuration (``install/etc/ipython``) loads the extension."""
     spec = tmp_path / "kernels" / "plain-python"
     spec.mkdir(parents=True)
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -372,9 +374,13 @@ def test_a_plain_interpreter_kernel_prints_as_python_2_too(tmp_path, monkeypatch
 
 def test_installed_kernelspec_is_the_plain_interpreter():
     """Our kernelspec needs no flag of its own: the environment gives every kernel the
-    extension, and a flag would replace the user's own list of extensions."""
+    extension, and a flag would replace the user's own list of extensions. Its ``python``
+    is the interpreter of whoever launches it (Jupyter's rule), i.e. this environment's."""
     spec = KernelSpecManager().get_kernel_spec("vae-legacy")
-    assert spec.argv == [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    assert spec.resource_dir == str(Path(sys.prefix, "share", "jupyter", "kernels", "vae-legacy"))
+    assert spec.argv == ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    launched = KernelManager(kernel_name="vae-legacy").format_kernel_cmd()
+    assert launched[:3] == [sys.executable, "-m", "ipykernel_launcher"]
 
 
 # Cells with a syntax error, and the error CPython 2.7.18 gives for each (exception, message,

@@ -6,8 +6,10 @@ import os
 import subprocess
 import sys
 
+import nbformat
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
+from nbclient import NotebookClient
 
 from stack2016 import build
 
@@ -107,6 +109,18 @@ def test_the_built_stack(stack_2016):
     spec = KernelSpecManager().get_kernel_spec(stack_2016.kernel)
     assert spec.argv[:3] == [stack_2016.python, "-m", "ipykernel_launcher"]
     assert spec.display_name == "Python 2.7 (2016 stack)"
-    assert spec.env == {"THEANORC": str(build.THEANORC)}
+    assert spec.env == {"THEANORC": str(build.THEANORC), "THEANO_FLAGS": ""}
     assert spec.metadata["vae_legacy_stack"] == "2016"
     assert json.loads(build.KERNEL_SPEC.read_text())["argv"] == spec.argv
+
+
+def test_the_2016_kernel_takes_none_of_todays_theano_flags(stack_2016, monkeypatch, tmp_path):
+    """Today's THEANO_FLAGS (Theano-PyMC's ``__`` names, a CUDA env's device) stay out of the
+    2016 kernel: Theano 0.8.2 would warn about the first and fail on the second."""
+    monkeypatch.setenv("THEANO_FLAGS", "device=cuda,blas__ldflags=-lmyblas")
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    cell = "import theano\nprint theano.config.device, theano.config.blas.ldflags"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)])
+    NotebookClient(nb, kernel_name=stack_2016.kernel, timeout=120).execute()
+    (cell,) = nb.cells
+    assert [(o.name, o.text) for o in cell.outputs] == [("stdout", "cpu -lopenblas\n")]
