@@ -31,7 +31,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-import run_record
+from jupyter_client.kernelspec import KernelSpecManager
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -228,6 +228,7 @@ def kernel_env():
 
 
 def install_kernelspec(env):
+    """Through Jupyter's own installer, into this environment (where its servers look)."""
     spec = {
         "argv": [
             str(env / "bin" / "python"),
@@ -241,8 +242,10 @@ def install_kernelspec(env):
         "env": KERNEL_ENV,
         "metadata": {"vae_legacy_stack": "2016"},
     }
-    KERNEL_SPEC.parent.mkdir(parents=True, exist_ok=True)
-    run_record.write_whole(KERNEL_SPEC, json.dumps(spec, indent=1) + "\n")
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)  # the copy keeps the mode: readable by all, as the env is
+        Path(folder, "kernel.json").write_text(json.dumps(spec, indent=1) + "\n")
+        KernelSpecManager().install_kernel_spec(folder, KERNEL_NAME, prefix=sys.prefix)
 
 
 def main(argv=None):
