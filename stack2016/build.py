@@ -37,7 +37,6 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 ENV = REPO / ".venv-2016"
 KERNEL_NAME = "vae-legacy-2016"
-KERNEL_SPEC = Path(sys.prefix, "share", "jupyter", "kernels", KERNEL_NAME, "kernel.json")
 LOCK, BOOTSTRAP, THEANORC = HERE / "requirements.txt", HERE / "bootstrap.txt", HERE / "theanorc"
 # The 2016 Theano settings, in the kernelspec: its own theanorc, and none of the THEANO_FLAGS
 # of today's environment (Theano-PyMC's dialect, or a CUDA env's device=cuda), which

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
@@ -38,9 +39,35 @@ def outside_env(venv, home):
     return env
 
 
+def site_packages(venv):
+    return venv / "lib" / "python3.11" / "site-packages"
+
+
+@contextmanager
+def installed(venv, home, *target):
+    """``venv`` with the project installed as a user would (``pip install --no-deps``, the
+    backend from the lock): yields its python and a user's environment, then uninstalls."""
+    python, env = str(venv / "bin" / "python"), outside_env(venv, home)
+    pip = [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+    run([*pip, *target], cwd=home, env=env)
+    try:
+        yield python, env
+    finally:
+        run([python, "-m", "pip", "uninstall", "--yes", "--quiet", "vae-legacy"], home, env)
+
+
+def imported(python, env, cwd, module):
+    """Import Lasagne's ``elu`` through the bridge; print THEANORC and ``module``'s file."""
+    code = (
+        f"import lasagne.nonlinearities as n; n.elu; import os, {module}\n"
+        f"print(os.environ['THEANORC']); print({module}.__file__)"
+    )
+    return run([python, "-c", code], cwd=cwd, env=env).stdout.splitlines()
+
+
 def project_files(venv):
     """What the project put in the venv, beside the packages of the lock."""
-    site = venv / "lib" / "python3.11" / "site-packages"
+    site = site_packages(venv)
     return sorted(
         str(path.relative_to(venv))
         for path in [
@@ -54,23 +81,10 @@ def project_files(venv):
 
 
 def test_pip_install_editable_gives_the_bridge_and_the_kernel(fresh_venv, tmp_path):
-    python, env = str(fresh_venv / "bin" / "python"), outside_env(fresh_venv, tmp_path)
     before = project_files(fresh_venv)
     tree = run(["git", "status", "--porcelain", "--ignored"], cwd=REPO).stdout
-    pip = [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
-    run([*pip, "-e", str(REPO)], cwd=tmp_path, env=env)
-    try:
-        imported = run(
-            [
-                python,
-                "-c",
-                "import lasagne.nonlinearities as n; n.elu; import os, legacy\n"
-                "print(os.environ['THEANORC']); print(legacy.__file__)",
-            ],
-            cwd=tmp_path,
-            env=env,
-        )
-        assert imported.stdout.splitlines() == [
+    with installed(fresh_venv, tmp_path, "-e", str(REPO)) as (python, env):
+        assert imported(python, env, tmp_path, "legacy") == [
             str(REPO / "legacy" / "theanorc"),
             str(REPO / "legacy" / "__init__.py"),
         ]
@@ -90,8 +104,6 @@ def test_pip_install_editable_gives_the_bridge_and_the_kernel(fresh_venv, tmp_pa
         (done,) = nbformat.read(tmp_path / "check.ipynb", as_version=4).cells
         assert [o.text for o in done.outputs] == [f"kernel {python}\n"]
         assert run(["git", "status", "--porcelain", "--ignored"], cwd=REPO).stdout == tree
-    finally:
-        run([python, "-m", "pip", "uninstall", "--yes", "--quiet", "vae-legacy"], tmp_path, env)
     assert project_files(fresh_venv) == before
     gone = run([python, "-c", "import legacy"], cwd=tmp_path, env=env, check=False)
     assert "No module named 'legacy'" in gone.stderr
@@ -99,29 +111,14 @@ def test_pip_install_editable_gives_the_bridge_and_the_kernel(fresh_venv, tmp_pa
 
 def test_a_wheel_holds_the_bridge_and_the_sample_layers(fresh_venv, tmp_path):
     """Not editable: the notebook's needs are in site-packages, the tooling stays behind."""
-    python, env = str(fresh_venv / "bin" / "python"), outside_env(fresh_venv, tmp_path)
-    pip = [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
-    run([*pip, str(REPO)], cwd=tmp_path, env=env)
-    try:
-        imported = run(
-            [
-                python,
-                "-c",
-                "import lasagne.nonlinearities as n; n.elu; import os, samplelayer\n"
-                "print(os.environ['THEANORC']); print(samplelayer.__file__)",
-            ],
-            cwd=tmp_path,
-            env=env,
-        )
-        site = fresh_venv / "lib" / "python3.11" / "site-packages"
-        assert imported.stdout.splitlines() == [
+    with installed(fresh_venv, tmp_path, str(REPO)) as (python, env):
+        site = site_packages(fresh_venv)
+        assert imported(python, env, tmp_path, "samplelayer") == [
             str(site / "legacy" / "theanorc"),
             str(site / "samplelayer.py"),
         ]
         tooling = run([python, "-c", "import run_notebook"], cwd=tmp_path, env=env, check=False)
         assert "No module named 'run_notebook'" in tooling.stderr
-    finally:
-        run([python, "-m", "pip", "uninstall", "--yes", "--quiet", "vae-legacy"], tmp_path, env)
 
 
 def test_nbconvert_executes_a_notebook_in_another_folder(tmp_path):

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -111,7 +112,8 @@ def test_the_built_stack(stack_2016):
     assert spec.display_name == "Python 2.7 (2016 stack)"
     assert spec.env == {"THEANORC": str(build.THEANORC), "THEANO_FLAGS": ""}
     assert spec.metadata["vae_legacy_stack"] == "2016"
-    assert json.loads(build.KERNEL_SPEC.read_text())["argv"] == spec.argv
+    installed = Path(sys.prefix, "share", "jupyter", "kernels", build.KERNEL_NAME, "kernel.json")
+    assert json.loads(installed.read_text())["argv"] == spec.argv
 
 
 def test_the_2016_kernel_takes_none_of_todays_theano_flags(stack_2016, monkeypatch, tmp_path):
