@@ -4,6 +4,8 @@
 # Interactive: `make lab` (JupyterLab) or `make notebook` (Notebook 7) on a working copy.
 # The 2016 stack (Python 2.7, Theano 0.8.2) and its kernel: `make stack-2016`; both stacks
 # on one seed, line by line: `make compare-2016 SEED=1`.
+# The GPU: `make cuda` builds Theano's GPU backend (libgpuarray, pygpu) into the environment;
+# then `make run DEVICE=cuda`.
 
 ENV ?= .venv
 PYTHON ?= python3.11
@@ -12,11 +14,12 @@ READY := $(ENV)/.vae-legacy-ready
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 SEED ?= 1
+DEVICE ?= cpu
 
-.PHONY: run test lint lab notebook browser stack-2016 compare-2016
+.PHONY: run test lint lab notebook browser stack-2016 compare-2016 cuda
 
 run: $(READY)
-	$(PY) run_notebook.py
+	$(PY) run_notebook.py --device $(DEVICE)
 
 test: $(READY) browser
 	$(PY) -m stack2016.build --if-python27
@@ -44,6 +47,14 @@ stack-2016: $(READY)
 
 compare-2016: stack-2016
 	$(PY) historical/side_by_side.py --seed $(SEED)
+
+# libgpuarray is built with CMake (Debian's, where none is on PATH).
+cuda: $(READY)
+	@command -v cmake >/dev/null || { \
+	  echo "set-up: installing Debian's cmake for libgpuarray"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq cmake >/dev/null; }
+	$(PY) -m gpu_backend.build
 
 lint: $(READY)
 	$(PY) -m ruff format --check .

@@ -23,6 +23,7 @@ import contextlib
 import functools
 import itertools
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -45,6 +46,7 @@ from traitlets import default
 
 import mnist_prep
 import run_record
+from gpu_backend import probe
 
 REPO = Path(__file__).resolve().parent
 # Asked of the kernel after a cell failed: the line of the cell's own code the error came
@@ -464,6 +466,20 @@ def run(notebook, runs_dir, log=None, seed=None, kernel=None):
     return final, failure
 
 
+def use_device(device):
+    """Run the kernel's Theano on ``device``: "cpu" as the theanorc says, or "cuda", after
+    asking that a GPU opens here (RunError, in one line, if not)."""
+    if device == "cpu":
+        return
+    try:
+        name, architecture = probe.probe()
+    except probe.NoGpu as error:
+        raise RunError(f"cannot run on the GPU: {error}") from None
+    flags = os.environ.get("THEANO_FLAGS", "")
+    os.environ["THEANO_FLAGS"] = f"{flags},device={device}" if flags else f"device={device}"
+    print(f"run_notebook: Theano on {device}: {name} ({architecture})", file=sys.stderr)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notebook", default=REPO / "vae_exercise.ipynb", type=Path)
@@ -473,10 +489,14 @@ def main(argv=None):
     parser.add_argument(
         "--kernel", help="run on this kernel, e.g. vae-legacy-2016 (default: the notebook's)"
     )
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu", help="where Theano computes"
+    )
     args = parser.parse_args(argv)
     try:
         use_kernel(read_notebook(args.notebook), args.kernel)
         runs_folder(args.runs)
+        use_device(args.device)
         if not args.no_data:
             status = mnist_prep.main(["--out", str(args.notebook.resolve().parent / "mnist.npz")])
             if status:

@@ -13,7 +13,8 @@ record the versions and the machine the same way. Its fields, in order:
   forward_pass  [LL, logpx, KL] (FORWARD_NAMES), parsed from what the notebook printed
   epochs        [{"epoch": e, "train_LL": ..., ...}] (EPOCH_NAMES), parsed likewise
   figures       the PNG files beside it
-  environment   environment(), asked of the kernel after the last cell
+  environment   environment(), asked of the kernel after the last cell; on a GPU, "gpu":
+                the GPU, its driver, CUDA, NVRTC and cuBLAS (gpu_backend.probe.describe)
 
 Every file of a run folder is written whole (``write_whole``), so that a run can be read
 while it goes.
@@ -100,7 +101,7 @@ def environment():
             return getattr(theano.config, name)
         return functools.reduce(getattr, name.split("__"), theano.config)
 
-    return {
+    found = {
         "python": platform.python_version(),
         "executable": sys.executable,
         "theano": theano.__version__,
@@ -110,6 +111,11 @@ def environment():
         "THEANO_FLAGS": os.environ.get("THEANO_FLAGS", ""),
         "theano_config": dict((name, str(setting(name))) for name in THEANO_SETTINGS),
     }
+    if str(setting("device")).startswith("cuda"):
+        from gpu_backend.probe import describe
+
+        found["gpu"] = describe()
+    return found
 
 
 # environment(), run in a kernel after the last cell: it prints the JSON, and leaves no names.

@@ -16,6 +16,7 @@ import os
 import sys
 import sysconfig
 import types
+from pathlib import Path
 
 
 def alias_mrg_random_streams(rng_mrg):
@@ -120,8 +121,45 @@ def version_empty_props(c_basic):
     c_basic.CLinker.cmodule_key_ = versioned_cmodule_key_
 
 
+def gpu_failure_is_an_error(configdefaults):
+    """Asked for ``device=cuda`` and unable to open the GPU, Theano-PyMC logs a traceback and
+    runs on the CPU all the same (its ``force_device`` flag is read nowhere). A filter on its
+    GPU module's logger turns that into the import's error, in one line."""
+    import logging
+
+    device = configdefaults.config.device
+    if not device.startswith(("cuda", "opencl")):
+        return
+
+    def refuse(record):
+        if record.getMessage().startswith("Could not initialize pygpu"):
+            error = record.exc_info[1]
+            said = error.args[0] if error.args else error
+            said = said.decode() if isinstance(said, bytes) else said  # pygpu's are bytes
+            raise RuntimeError(f"Theano cannot use device={device}: {said}") from None
+        if record.getMessage().startswith("pygpu was configured but could not be imported"):
+            raise RuntimeError(
+                f"Theano cannot use device={device}: pygpu is not installed (make cuda)"
+            ) from None
+        return True
+
+    logging.getLogger("theano.gpuarray").addFilter(refuse)
+
+
+def preload_nvrtc_builtins(pygpu):
+    """NVRTC 11+ opens its builtins (``libnvrtc-builtins.so.N.M``) by bare name through the
+    loader's path, where CUDA's wheels and a CUDA_HOME outside ld.so.conf are not. Loaded
+    here by full path from the links ``make cuda`` made, the loader finds it by that name."""
+    import ctypes
+
+    for builtins in sorted(Path(sys.prefix, "lib", "gpuarray-cuda").glob("libnvrtc-builtins*")):
+        ctypes.CDLL(str(builtins))
+
+
 AFTER_IMPORT = {
     "theano": [alias_theano_gof],
+    "theano.configdefaults": [gpu_failure_is_an_error],
+    "pygpu": [preload_nvrtc_builtins],
     "theano.sandbox.rng_mrg": [alias_mrg_random_streams],
     "theano.tensor.elemwise": [fix_openmp_pragma],
     "theano.link.c.basic": [version_empty_props],

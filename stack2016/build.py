@@ -101,8 +101,11 @@ def find_python27():
     return None
 
 
-def git_tree_id(archive):
-    """The git tree id of the single top folder of a tar archive (git archive, GitHub's)."""
+def git_tree_id(archive, restore=None):
+    """The git tree id of the single top folder of a tar archive (git archive, GitHub's).
+
+    ``restore(path, data)``, if given, returns a file's content as committed, where the
+    archive's differs (git archive's export-subst)."""
     blobs = {}
     with tarfile.open(archive) as tar:
         for member in tar.getmembers():
@@ -114,6 +117,7 @@ def git_tree_id(archive):
             elif member.isfile():
                 mode = "100755" if member.mode & 0o111 else "100644"
                 data = tar.extractfile(member).read()
+                data = restore("/".join(parts), data) if restore else data
             else:
                 raise BuildError(f"{archive}: unexpected member {member.name}")
             blobs[parts] = mode, hashlib.sha1(b"blob %d\0" % len(data) + data).digest()
