@@ -58,6 +58,20 @@ def unsubstituted(path, data):
     )
 
 
+def cmake_major():
+    version = run("cmake", "--version").split()[2]
+    return int(version.split(".")[0])
+
+
+def for_cmake(cmakelists, major):
+    """libgpuarray's CMakeLists sets policy CMP0063 to OLD, which CMake 4 no longer has (OLD
+    left visibility unset in static libraries; Theano links the shared one). For CMake 4,
+    without that line; it stays for CMake 3, where the build runs as released."""
+    if major < 4:
+        return cmakelists
+    return cmakelists.replace("cmake_policy(SET CMP0063 OLD)", "", 1)
+
+
 def archive_of(source, workdir):
     """libgpuarray v0.7.6 as a tar.gz: LIBGPUARRAY_SOURCE (a file or a folder) or GitHub."""
     if source:
@@ -139,8 +153,10 @@ def build(prefix, source):
             top = Path(work, tar.getmembers()[0].name.split("/")[0])
             tar.extractall(work, filter="data")
         print(f"gpu_backend: [1/3] libgpuarray v0.7.6 (tree {tree[:7]}, verified) into {prefix}")
+        cmakelists = top / "CMakeLists.txt"
+        cmakelists.write_text(for_cmake(cmakelists.read_text(), cmake_major()))
         build_dir = top / "build"
-        # CMake 4 refuses the CMakeLists' `cmake_minimum_required(VERSION 3.0)` unless told.
+        # CMake 4 also refuses its `cmake_minimum_required(VERSION 3.0)` unless told.
         run("cmake", "-S", top, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release",
             f"-DCMAKE_INSTALL_PREFIX={prefix}", "-DCMAKE_INSTALL_LIBDIR=lib",
             f"-DCMAKE_INSTALL_RPATH={prefix / 'lib' / LINKS}",
@@ -174,9 +190,7 @@ def main(argv=None):
     for bare, found in made.items():
         print(f"gpu_backend:   {bare} -> {found or 'not found here'}")
     if made["libcuda.so"] is None:
-        print(
-            "gpu_backend: built; no NVIDIA driver found here (no libcuda.so.1), so no GPU to run on"
-        )
+        print("gpu_backend: built; no NVIDIA driver found here (libcuda.so.1): no GPU to run on")
     else:
         print("gpu_backend: built; THEANO_FLAGS=device=cuda, or run_notebook.py --device cuda")
     return 0

@@ -117,6 +117,20 @@ def test_the_source_is_verified_by_its_tree(tmp_path):
     assert build.git_tree_id(tmp_path / "changed.tar.gz", build.unsubstituted) != build.TREE
 
 
+@needs_source
+def test_cmake_4_gets_the_cmakelists_without_the_policy_it_dropped(tmp_path):
+    with tarfile.open(build.archive_of(SOURCE, tmp_path)) as tar:
+        name = next(
+            n for n in tar.getnames() if n.count("/") == 1 and n.endswith("/CMakeLists.txt")
+        )
+        released = tar.extractfile(name).read().decode()
+    assert build.for_cmake(released, 3) == released
+    mended = build.for_cmake(released, 4)
+    assert "CMP0063 OLD" in released and "CMP0063 OLD" not in mended
+    assert mended.splitlines()[2:20] == released.splitlines()[2:20]  # the rest as released
+    assert len(mended.splitlines()) == len(released.splitlines())
+
+
 def test_the_bare_library_names_are_linked_to_the_versioned_ones(tmp_path):
     cuda, lib = tmp_path / "cuda", tmp_path / "lib64"
     for folder, names in {
