@@ -136,9 +136,10 @@ def cuda_library_links(prefix, dirs=None, cache=None):
         made[bare] = found
         if found is None:
             continue
-        for sibling in found.parent.glob(f"lib{name}*.so*"):
-            (folder / sibling.name).symlink_to(sibling.resolve())
         (folder / bare).symlink_to(found.resolve())
+        for sibling in found.parent.glob(f"lib{name}*.so.*"):
+            if not (folder / sibling.name).exists():
+                (folder / sibling.name).symlink_to(sibling.resolve())
     return made
 
 

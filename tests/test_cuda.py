@@ -134,7 +134,7 @@ def test_cmake_4_gets_the_cmakelists_without_the_policy_it_dropped(tmp_path):
 def test_the_bare_library_names_are_linked_to_the_versioned_ones(tmp_path):
     cuda, lib = tmp_path / "cuda", tmp_path / "lib64"
     for folder, names in {
-        cuda: ["libcuda.so.1", "libcuda.so.580.1"],
+        cuda: ["libcuda.so", "libcuda.so.1", "libcuda.so.580.1"],  # as NVIDIA's driver mount
         lib: ["libnvrtc.so.13", "libnvrtc-builtins.so.13.0", "libcublas.so.13",
               "libcublasLt.so.13"],
     }.items():  # fmt: skip
