@@ -21,7 +21,10 @@ MISSING = {
     '"libnvrtc.so"': "no NVRTC found (libnvrtc.so.N, CUDA's runtime compiler)",
     '"libcublas.so"': "no cuBLAS found (libcublas.so.N)",
 }
-ASK = "import json, pygpu; c = pygpu.init('cuda0'); print(json.dumps([c.devname, c.bin_id]))"
+ASK = (
+    "import json, pygpu; c = pygpu.init('cuda0'); "
+    "print(json.dumps([getattr(v, 'decode', lambda: v)() for v in (c.devname, c.bin_id)]))"
+)
 
 
 class NoGpu(Exception):
@@ -76,8 +79,8 @@ def describe():
     nvrtc = call("libnvrtc.so", "nvrtcVersion", None, None)
     cublas = [call("libcublas.so", "cublasGetProperty", part, None) for part in range(3)]
     return {
-        "name": context.devname,
-        "architecture": context.bin_id,
+        "name": getattr(context.devname, "decode", lambda: context.devname)(),
+        "architecture": getattr(context.bin_id, "decode", lambda: context.bin_id)(),
         "driver": driver[0] if driver else None,
         "cuda": f"{cuda[0] // 1000}.{cuda[0] % 1000 // 10}" if cuda else None,
         "nvrtc": ".".join(map(str, nvrtc)) if nvrtc else None,
