@@ -146,6 +146,17 @@ def gpu_failure_is_an_error(configdefaults):
     logging.getLogger("theano.gpuarray").addFilter(refuse)
 
 
+def forward_shadowed_optdb(gpuarray_optdb):
+    """``theano.gpuarray.use`` tags the optimizer database ``theano.compile.optdb``, by the
+    name ``optdb``, which the package's own submodule ``theano.gpuarray.optdb`` has taken
+    over by then; so ``device=cuda`` fails. The submodule forwards ``add_tags``."""
+    if hasattr(gpuarray_optdb, "add_tags"):
+        return
+    from theano.compile import optdb
+
+    gpuarray_optdb.add_tags = optdb.add_tags
+
+
 def preload_nvrtc_builtins(pygpu):
     """NVRTC 11+ opens its builtins (``libnvrtc-builtins.so.N.M``) by bare name through the
     loader's path, where CUDA's wheels and a CUDA_HOME outside ld.so.conf are not. Loaded
@@ -160,6 +171,7 @@ AFTER_IMPORT = {
     "theano": [alias_theano_gof],
     "theano.configdefaults": [gpu_failure_is_an_error],
     "pygpu": [preload_nvrtc_builtins],
+    "theano.gpuarray.optdb": [forward_shadowed_optdb],
     "theano.sandbox.rng_mrg": [alias_mrg_random_streams],
     "theano.tensor.elemwise": [fix_openmp_pragma],
     "theano.link.c.basic": [version_empty_props],

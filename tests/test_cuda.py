@@ -208,6 +208,20 @@ def test_theano_asked_for_a_gpu_it_cannot_open_stops_instead_of_using_the_cpu(bu
     assert on_cpu.returncode == 0 and on_cpu.stdout.split() == ["cpu"]
 
 
+def test_theano_can_move_the_graph_to_the_gpu_once_optdb_is_forwarded(built):
+    _, site = built
+    # use("") does what device=cuda does after opening the GPU: tag the GPU optimizations.
+    code = (
+        "import theano.gpuarray as g, theano.compile as c; g.use(''); "
+        "print('gpuarray_opt' in c.optdb.__position__ and c.optdb['gpuarray_opt'] is not None)"
+    )
+    done = python_with(site, code)
+    assert done.returncode == 0 and done.stdout.split() == ["True"], done.stderr
+    unpatch = "from legacy import compat; compat.AFTER_IMPORT.pop('theano.gpuarray.optdb'); "
+    unpatched = python_with(site, unpatch + code)
+    assert "has no attribute 'add_tags'" in unpatched.stderr
+
+
 def test_nvrtc_builtins_are_loaded_from_the_links_only(tmp_path, monkeypatch):
     links = tmp_path / "lib" / build.LINKS
     links.mkdir(parents=True)
