@@ -4,7 +4,7 @@
 # the GPU, run the GPU test, then the unchanged notebook on the GPU, numpy seeded to $SEED.
 # Everything it shows lands in $OUT: check.log, the run folder (run-gpu.tar.gz), the
 # compile caches (theano-cache.tar.xz, for a second call). Each step is timed; a failed step
-# ends the check, saying which.
+# ends the check, saying which, except the GPU test: the notebook runs after it all the same.
 #   device run: bash gpu_backend/device_check.sh        (carry: [".carry"])
 #   here, the same steps up to the GPU: OUT=/tmp/out bash gpu_backend/device_check.sh
 set -uo pipefail
@@ -20,7 +20,7 @@ step() {
   local name=$1 start=$SECONDS
   shift
   echo "== $name"
-  "$@" || { echo "== FAILED: $name ($((SECONDS - start)) s)"; exit 1; }
+  "$@" || { echo "== FAILED: $name ($((SECONDS - start)) s)"; [ -n "${GO_ON:-}" ] || exit 1; }
   echo "== done: $name ($((SECONDS - start)) s)"
 }
 
@@ -69,6 +69,6 @@ step "unpack Python 3.11.7 and the environment" unpack
 step "install the project" install_project
 step "make cuda" env LD_LIBRARY_PATH="$(cuda_dirs)" make cuda ENV="$VENV"
 step "ask for the GPU" "$PY" -m gpu_backend.probe
-step "the GPU test" "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py -k on_the_gpu
+GO_ON=1 step "the GPU test" "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py -k on_the_gpu
 step "the notebook on the GPU, seed $SEED" \
   "$PY" run_notebook.py --device cuda --seed "$SEED" --runs "$OUT/runs"
