@@ -16,12 +16,12 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 SEED ?= 1
 DEVICE ?= cpu
 
-.PHONY: run test lint lab notebook browser stack-2016 compare-2016 cuda
+.PHONY: run test lint lab notebook browser stack-2016 compare-2016 cuda cmake
 
 run: $(READY)
 	$(PY) run_notebook.py --device $(DEVICE)
 
-test: $(READY) browser
+test: $(READY) browser cmake
 	$(PY) -m stack2016.build --if-python27
 	$(PY) -m pytest
 
@@ -48,13 +48,16 @@ stack-2016: $(READY)
 compare-2016: stack-2016
 	$(PY) historical/side_by_side.py --seed $(SEED)
 
-# libgpuarray is built with CMake (Debian's, where none is on PATH).
-cuda: $(READY)
+cuda: $(READY) cmake
+	$(PY) -m gpu_backend.build
+
+# libgpuarray is built with CMake: Debian's, where none is on PATH (make cuda; the tests
+# build it without a GPU).
+cmake:
 	@command -v cmake >/dev/null || { \
 	  echo "set-up: installing Debian's cmake for libgpuarray"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq cmake >/dev/null; }
-	$(PY) -m gpu_backend.build
 
 lint: $(READY)
 	$(PY) -m ruff format --check .

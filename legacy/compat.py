@@ -157,6 +157,19 @@ def forward_shadowed_optdb(gpuarray_optdb):
     gpuarray_optdb.add_tags = optdb.add_tags
 
 
+def pass_fgraph_to_gpu_makers(opt_util):
+    """``op_lifter``'s local optimizer calls each GPU maker as ``maker(op, context_name,
+    inputs, outputs)``, but the makers take the graph first (as ``GraphToGPU`` calls them):
+    every local lift to the GPU fails with a logged TypeError and the op stays on the CPU.
+    Rebuilt from its own source with the graph passed."""
+    call = "maker(node.op, context_name, node.inputs, node.outputs)"
+    source = inspect.getsource(opt_util.op_lifter)
+    if call not in source:
+        return
+    fixed = source.replace(call, "maker(fgraph, node.op, context_name, node.inputs, node.outputs)")
+    exec(compile(fixed, opt_util.__file__, "exec"), opt_util.__dict__)
+
+
 def preload_nvrtc_builtins(pygpu):
     """NVRTC 11+ opens its builtins (``libnvrtc-builtins.so.N.M``) by bare name through the
     loader's path, where CUDA's wheels and a CUDA_HOME outside ld.so.conf are not. Loaded
@@ -172,6 +185,7 @@ AFTER_IMPORT = {
     "theano.configdefaults": [gpu_failure_is_an_error],
     "pygpu": [preload_nvrtc_builtins],
     "theano.gpuarray.optdb": [forward_shadowed_optdb],
+    "theano.gpuarray.opt_util": [pass_fgraph_to_gpu_makers],
     "theano.sandbox.rng_mrg": [alias_mrg_random_streams],
     "theano.tensor.elemwise": [fix_openmp_pragma],
     "theano.link.c.basic": [version_empty_props],

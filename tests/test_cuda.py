@@ -200,7 +200,7 @@ def test_theano_asked_for_a_gpu_it_cannot_open_stops_instead_of_using_the_cpu(bu
         'RuntimeError: Theano cannot use device=cuda: Could not load "libcuda.so": '
         "libcuda.so: cannot open shared object file: No such file or directory"
     )
-    assert "Could not initialize pygpu" not in refused.stderr  # no fallback, no logged trace
+    assert "ERROR (theano.gpuarray)" not in refused.stderr  # no fallback, no logged trace
     assert python_with("", code, THEANO_FLAGS="device=cuda").stderr.splitlines()[-1] == (
         "RuntimeError: Theano cannot use device=cuda: pygpu is not installed (make cuda)"
     )
@@ -220,6 +220,33 @@ def test_theano_can_move_the_graph_to_the_gpu_once_optdb_is_forwarded(built):
     unpatch = "from legacy import compat; compat.AFTER_IMPORT.pop('theano.gpuarray.optdb'); "
     unpatched = python_with(site, unpatch + code)
     assert "has no attribute 'add_tags'" in unpatched.stderr
+
+
+# A lift to the GPU as op_lifter makes it, on a graph whose one client is a GpuFromHost:
+# what the maker is called with. No GPU is opened.
+LIFT = """
+import types, theano.tensor as T
+from theano.gpuarray.basic_ops import GpuFromHost
+from theano.gpuarray.opt_util import op_lifter
+called = []
+lift = op_lifter([T.Elemwise])(lambda *args: called.append(args))
+x = T.matrix(); y = T.exp(x)
+fgraph = types.SimpleNamespace(clients={y: [(types.SimpleNamespace(op=GpuFromHost(None)), 0)]})
+try:
+    lift.transform(fgraph, y.owner)
+except TypeError as error:
+    print("TypeError", error)
+print(len(called[0]) if called else 0, called and called[0][0] is fgraph)
+"""
+
+
+def test_the_gpu_makers_get_the_graph(built):
+    _, site = built
+    assert python_with(site, LIFT).stdout.split() == ["5", "True"]
+    unpatch = "from legacy import compat; compat.AFTER_IMPORT.pop('theano.gpuarray.opt_util')\n"
+    unpatched = python_with(site, unpatch + LIFT).stdout
+    assert "missing 1 required positional argument" in unpatched or unpatched.split() == [
+        "4", "False"]  # fmt: skip
 
 
 def test_nvrtc_builtins_are_loaded_from_the_links_only(tmp_path, monkeypatch):
@@ -256,3 +283,30 @@ def test_forward_pass_on_the_gpu():
     assert not {"Dot22", "Gemm", "CGemv", "Gemv", "mrg_uniform"} & set(ops), ops
     assert LL == pytest.approx(logpx - KL, rel=1e-5, abs=1e-3)
     assert KL >= 0
+
+
+# An optimization that raises, registered where the GPU lifts run: with the theanorc's
+# on_opt_error=raise the function does not compile; Theano's default only logs it.
+FAILING_OPT = """
+import theano, theano.tensor as T
+from theano.compile import optdb
+from theano.graph.opt import local_optimizer, in2out
+@local_optimizer([T.Elemwise])
+def broken(fgraph, node):
+    raise TypeError("a lift that cannot run")
+optdb.register("broken", in2out(broken), 49, "fast_run")
+x = T.matrix()
+theano.function([x], T.exp(x))
+print("compiled")
+"""
+
+
+def test_a_failing_optimization_stops_the_compile_instead_of_leaving_the_graph():
+    def run(**env):
+        return subprocess.run([sys.executable, "-c", FAILING_OPT], capture_output=True,
+                              text=True, cwd="/", env={**os.environ, **env})  # fmt: skip
+
+    refused = run()
+    assert refused.returncode == 1 and "a lift that cannot run" in refused.stderr
+    logged = run(THEANO_FLAGS="on_opt_error=warn")
+    assert logged.stdout.split() == ["compiled"] and "Optimization failure" in logged.stderr

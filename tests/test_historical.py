@@ -16,12 +16,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 from conftest import REPO
 
 import notebook_cells
 import run_record
-from historical import band, compare, replay, replay_report
+from historical import band, compare, gpu_report, replay, replay_report
 
 SHARED = REPO.parent / "shared" / "historical" / "summercamp2016_lab6.json"
 
@@ -490,3 +491,67 @@ def test_committed_replay_report_is_made_from_the_committed_replay():
     historical = json.loads(replay.HISTORICAL.read_text(encoding="utf-8"))
     expected = replay_report.markdown(data, historical)
     assert (replay.HERE / "replay.md").read_text(encoding="utf-8") == expected
+
+
+def gpu_pair(tmp_path, shift=0.0, stderr="", gpu=True, seeds=(1, 1)):
+    """A GPU run and a CPU run of the band's means (the GPU's moved by ``shift``), each with
+    its stdout and executed notebook; the GPU notebook's stderr says ``stderr``."""
+    folders = []
+    for name, seed, offset in [("gpu", seeds[0], shift), ("cpu", seeds[1], 0.0)]:
+        metrics = metrics_at_means(reference())
+        metrics["seed"], metrics["notebook"] = seed, "/x/vae_exercise.ipynb"
+        metrics["forward_pass"] = [v + offset for v in metrics["forward_pass"]]
+        for e in metrics["epochs"]:
+            e["train_LL"] += offset
+        metrics["cell_seconds"] = [1.0] * notebook_cells.TRAIN + [40.0 if name == "gpu" else 20.0]
+        if gpu and name == "gpu":
+            metrics["environment"] = {**metrics["environment"], "gpu": dict.fromkeys(
+                ["name", "architecture", "driver", "cuda", "nvrtc", "cublas"], "x")}  # fmt: skip
+        (tmp_path / name).mkdir()
+        folder = run_folder(tmp_path / name, metrics)
+        f = metrics["forward_pass"]
+        lines = [f"[array({f[0]!r}, dtype=float32), array({f[1]!r}, dtype=float32), "
+                 f"array({f[2]!r}, dtype=float32)]"]  # fmt: skip
+        lines += [
+            f"Epoch {e['epoch']}\tTrain: LL: {e['train_LL']:.1f}\tKL {e['train_KL']:.1f}"
+            for e in metrics["epochs"]
+        ]
+        (folder / "stdout.txt").write_text("\n".join(lines) + "\n")
+        cell = nbformat.v4.new_code_cell(outputs=[nbformat.v4.new_output(
+            "stream", name="stderr", text=stderr if name == "gpu" else "")])  # fmt: skip
+        nbformat.write(nbformat.v4.new_notebook(cells=[cell]), folder / "vae_exercise.ipynb")
+        folders.append(folder)
+    return folders
+
+
+def test_gpu_report_sets_each_line_beside_the_cpus(tmp_path, capsys):
+    gpu, cpu = gpu_pair(tmp_path, shift=0.25)
+    assert gpu_report.main([str(gpu), str(cpu), "--out", str(tmp_path / "r.md")]) == 0
+    report = (tmp_path / "r.md").read_text()
+    assert "band verdict on the GPU run (historical/compare.py): PASS" in report
+    assert "seconds per epoch: GPU 4.00, CPU 2.00" in report
+    assert "identical to the CPU's: 0 of 11" in report
+    assert "| epoch 9 | 0.25 |" in report and "the CPU computed them" not in report
+
+
+def test_gpu_report_calls_out_a_graph_left_on_the_cpu(tmp_path, capsys):
+    line = "ERROR (theano.graph.opt): Optimization failure due to: local_gpua_dot22\n"
+    gpu, cpu = gpu_pair(tmp_path, stderr=line * 3)
+    assert gpu_report.main([str(gpu), str(cpu), "--out", str(tmp_path / "r.md")]) == 1
+    report = (tmp_path / "r.md").read_text()
+    assert "optimizer failed on the GPU run, leaving ops on the CPU: local_gpua_dot22 (3)" in report
+    assert "every line is the CPU's to the last digit: the CPU computed them" in report
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"gpu": False}, "did not run on a GPU (its record names none)"),
+        ({"seeds": (1, 2)}, "seeds 1 and 2: not one seed"),
+    ],
+)
+def test_gpu_report_refuses_runs_it_cannot_compare_in_one_line(tmp_path, capsys, kwargs, message):
+    gpu, cpu = gpu_pair(tmp_path, **kwargs)
+    assert gpu_report.main([str(gpu), str(cpu), "--out", str(tmp_path / "r.md")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and not (tmp_path / "r.md").exists()
