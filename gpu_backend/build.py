@@ -39,9 +39,10 @@ KEYWORDS = {b"refnames": b"d", b"full": b"H", b"date": b"ci"}  # export-subst's 
 # Each one's siblings of the same family come along (libnvrtc-builtins, libcublasLt):
 # the library finds them by name, in its own folder or the loader's path, not ours.
 CUDA_LIBRARIES = {"libcuda.so": "cuda", "libnvrtc.so": "nvrtc", "libcublas.so": "cublas"}
-# Where CUDA's libraries are, after LD_LIBRARY_PATH and before the loader's cache: CUDA_HOME,
-# the default install, NVIDIA's container mount of the driver, NVIDIA's wheels
-# (nvidia-cuda-nvrtc, nvidia-cublas) in this Python's site-packages.
+# Where CUDA's libraries are, after LD_LIBRARY_PATH and before the loader's cache: the
+# environment's own lib (conda's cuda-nvrtc, libcublas), CUDA_HOME, the default install,
+# NVIDIA's container mount of the driver, NVIDIA's wheels (nvidia-cuda-nvrtc, nvidia-cublas)
+# in this Python's site-packages.
 CUDA_DIRS = ["{CUDA_HOME}/lib64", "/usr/local/cuda/lib64", "/usr/local/nvidia/lib64"]
 WHEEL_DIRS = ["nvidia/cu13/lib", "nvidia/cuda_nvrtc/lib", "nvidia/cublas/lib"]
 
@@ -96,7 +97,7 @@ def archive_of(source, workdir):
 def library_dirs():
     home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH") or "/usr/local/cuda"
     dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
-    dirs += [d.format(CUDA_HOME=home) for d in CUDA_DIRS]
+    dirs += [os.path.join(sys.prefix, "lib")] + [d.format(CUDA_HOME=home) for d in CUDA_DIRS]
     return dirs + [os.path.join(site, d) for site in sys.path if site for d in WHEEL_DIRS]
 
 

@@ -7,6 +7,8 @@
 # ends the check, saying which, except the GPU test: the notebook runs after it all the same.
 #   device run: bash gpu_backend/device_check.sh        (carry: [".carry"])
 #   here, the same steps up to the GPU: OUT=/tmp/out bash gpu_backend/device_check.sh
+#   then here, the report: python historical/gpu_report.py GPU_RUN CPU_RUN_SAME_SEED \
+#     --out historical/side_by_side/gpu-seed1.md
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to the folder for what the check shows}
