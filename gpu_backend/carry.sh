@@ -4,10 +4,11 @@
 #   python.tar.xz  pyenv's CPython 3.11.7, at its own prefix (a pyenv build is not relocatable),
 #                  without its tests, IDLE, Tk, pip's wheels, lib2to3, docs, static library
 #   venv.tar.xz    the hashed lock installed at $VENV, without what a headless run never
-#                  imports (the browser-test driver, the servers and their static files, the debugger, completion,
-#                  PDF and STIX fonts, data sets, linters, tests, symbols, Cython's
-#                  compiled modules), with scipy's LP64 OpenBLAS as lib/libopenblas.so
-#                  for Theano's CPU BLAS (that machine has no libopenblas-dev)
+#                  imports (the browser-test driver, the servers and their static files, the
+#                  debugger, completion, PDF fonts, data sets, linters, tests, symbols,
+#                  Cython's compiled modules), with scipy's LP64 OpenBLAS as lib/libopenblas.so
+#                  for Theano's CPU BLAS (that machine has no libopenblas-dev). Mathtext's
+#                  fonts stay: matplotlib's font cache is shared by its environments.
 #   libgpuarray's source and MNIST, from ../shared.
 # Usage: bash gpu_backend/carry.sh   (then the device call names .carry in `carry`)
 set -euo pipefail
@@ -39,7 +40,7 @@ rm -rf "$site"/{playwright,jupyterlab,notebook,babel,jedi,debugpy,ruff,parso,fon
   "$site"/{jupyter_server,jupyter_server_terminals,jupyter_builder,jupyter_lsp}{,-*.dist-info} \
   "$site"/{jupyterlab_server,notebook_shim,greenlet,tzdata}{,-*.dist-info} "$VENV/bin/ruff" \
   "$site"/matplotlib/mpl-data/{sample_data,fonts/afm,fonts/pdfcorefonts} \
-  "$site"/matplotlib/mpl-data/fonts/ttf/{STIX,cm}* "$site"/scipy/misc/*.dat \
+  "$site"/scipy/misc/*.dat \
   "$site"/sklearn/datasets/{data,descr,images} "$VENV"/share/jupyter/{lab,labextensions}
 find "$site" -depth \( -name tests -o -name __pycache__ \) -type d -exec rm -rf {} +
 find "$site" -name '*.so' -not -path '*.libs/*' -exec strip --strip-unneeded {} +
