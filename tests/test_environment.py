@@ -74,3 +74,17 @@ def test_installed_packages_are_the_locked_ones():
         if metadata.version(name) != version
     }
     assert not drift
+
+
+def test_every_locked_package_admits_every_python_3_11():
+    # Debian 12's python3 is 3.11.2: the lock is compiled on a later 3.11 and must not
+    # assume it (requirements-floor.txt holds it back where a release would).
+    from packaging.specifiers import SpecifierSet
+
+    refused = {
+        name: needs
+        for name in lock()
+        if (needs := metadata.metadata(name).get("Requires-Python"))
+        and not SpecifierSet(needs).contains("3.11.0")
+    }
+    assert not refused
