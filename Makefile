@@ -8,7 +8,9 @@
 # then `make run DEVICE=cuda`.
 
 ENV ?= .venv
-PYTHON ?= python3.11
+# The interpreter .venv is made with: PYTHON if given, else python3.11, else python3. The lock
+# is for Python 3.11, any 3.11 from 3.11.0 (Debian 12's python3 is 3.11.2).
+PYTHON ?= $(firstword $(shell command -v python3.11 python3 2>/dev/null) python3)
 PY := $(ENV)/bin/python
 READY := $(ENV)/.vae-legacy-ready
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -63,13 +65,26 @@ lint: $(READY)
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 
+# Python first, before any apt-get: a .venv of another Python is replaced (a conda env, which
+# has no pyvenv.cfg, is never touched); without a Python 3.11, one line says how to get one.
+IS_311 := -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'
 $(READY): requirements.txt pyproject.toml $(shell find install -type f)
+	@if test -x $(PY) && ! $(PY) $(IS_311) 2>/dev/null; then \
+	  if test -f $(ENV)/pyvenv.cfg; then \
+	    echo "set-up: replacing $(ENV), made by $$($(PY) -V 2>&1), with a Python 3.11 one"; \
+	    rm -rf $(ENV); \
+	  else echo "set-up: $(ENV) holds $$($(PY) -V 2>&1); the lock is for Python 3.11" >&2; exit 2; fi; \
+	fi
+	@test -x $(PY) || $(PYTHON) $(IS_311) 2>/dev/null || { \
+	  echo "set-up: the lock is for Python 3.11 (3.11.0 or later), and $(PYTHON) is" \
+	    "$$($(PYTHON) -V 2>&1 || echo missing): install one (Debian 12: apt-get install python3-venv;" \
+	    "pyenv install 3.11; conda: environment.yml), then PYTHON=/path/to/python3.11 make" >&2; \
+	  exit 2; }
 	@test -e $(ENV)/lib/libopenblas.so || dpkg -s libopenblas-dev >/dev/null 2>&1 || { \
 	  echo "set-up: installing Debian's OpenBLAS for Theano"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libopenblas-dev g++ >/dev/null; }
 	@test -x $(PY) || { echo "set-up: creating $(ENV) with $(PYTHON)"; $(PYTHON) -m venv $(ENV); }
-	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 11), "the lock is for Python 3.11"'
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(PY) notebook_cells.py
