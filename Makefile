@@ -18,7 +18,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 SEED ?= 1
 DEVICE ?= cpu
 
-.PHONY: run test lint lab notebook browser stack-2016 compare-2016 cuda cmake
+.PHONY: run test lint lab notebook browser stack-2016 compare-2016 cuda cmake test-fresh
 
 run: $(READY)
 	$(PY) run_notebook.py --device $(DEVICE)
@@ -60,6 +60,11 @@ cmake:
 	  echo "set-up: installing Debian's cmake for libgpuarray"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq cmake >/dev/null; }
+
+# The two commands on a fresh, minimal Debian root (root, debootstrap; 15-30 min).
+DISTRO ?= bookworm
+test-fresh:
+	bash tests/fresh_machine.sh $(DISTRO)
 
 lint: $(READY)
 	$(PY) -m ruff format --check .
