@@ -2,7 +2,7 @@
 # The README's two commands on a fresh, minimal Debian, as a new user meets them: a root made
 # by debootstrap (minbase) with only git, make, python3, python3-venv, python3-pip,
 # ca-certificates, curl and sudo, entered with chroot; the host's registry configuration
-# (apt's) and DNS copied in, nothing else. The repository is cloned at HEAD, MNIST, Lasagne
+# (apt's, pip's, their CAs) and DNS copied in, nothing else. The repository is cloned at HEAD, MNIST, Lasagne
 # and libgpuarray copied beside it as ../shared. Needs root and debootstrap; takes 15-30 min.
 #   make test-fresh DISTRO=bookworm|trixie     (Debian 12 | 13)
 # Prints each step's wall time, the run's ten epoch lines and the tests' closing line; the
@@ -37,12 +37,18 @@ trap unmount EXIT
 : >"$LOG"
 step "debootstrap $DISTRO (minbase)" debootstrap --variant=minbase "$DISTRO" "$ROOT" \
   http://deb.debian.org/debian
+# The registries as this host reaches them: DNS, apt's settings, the CAs its TLS is
+# checked against (update-ca-certificates adds them once ca-certificates is in), pip's cert.
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
 cp /etc/apt/apt.conf.d/99artifact-registry "$ROOT/etc/apt/apt.conf.d/" 2>/dev/null || true
+mkdir -p "$ROOT/usr/local/share/ca-certificates"
+cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/" 2>/dev/null || true
+printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$ROOT/etc/pip.conf"
 mount -t proc proc "$ROOT/proc" && mount --rbind /sys "$ROOT/sys" &&
   mount --bind /dev "$ROOT/dev" && mount --bind /dev/pts "$ROOT/dev/pts"
 step "the user's packages" inside "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-  apt-get install -y -qq git make python3 python3-venv python3-pip ca-certificates curl sudo"
+  apt-get install -y -qq git make python3 python3-venv python3-pip ca-certificates curl sudo \
+  && update-ca-certificates"
 inside "python3 -V" | sed 's/^/fresh_machine: /'
 git clone -q "$REPO" "$ROOT/work/vae-legacy"
 mkdir -p "$ROOT/work/shared" && cp -r "$SHARED"/{mnist,lasagne-2016,libgpuarray-0.7.6} "$ROOT/work/shared/"
