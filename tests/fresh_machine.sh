@@ -6,7 +6,7 @@
 # and libgpuarray copied beside it as ../shared. Needs root and debootstrap; takes 15-30 min.
 #   make test-fresh DISTRO=bookworm|trixie     (Debian 12 | 13)
 # Prints each step's wall time, the run's ten epoch lines and the tests' closing line; the
-# whole log is in $ROOT.log. The root is kept for a look inside (rm -rf it after).
+# whole log is in $ROOT.log. The root is kept, unmounted, for a look inside (rm -rf it after).
 set -euo pipefail
 DISTRO=${1:?which Debian: bookworm or trixie}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +31,9 @@ step() {
 }
 inside() { chroot "$ROOT" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin \
   LANG=C.UTF-8 bash -lc "$*"; }
-unmount() { for m in dev/pts dev proc sys; do umount "$ROOT/$m" 2>/dev/null || true; done; }
+# The host's /dev, /proc and /sys are mounted inside: unmounted (with what is below them)
+# whatever happens, so that removing the root afterwards never reaches the host's.
+unmount() { for m in dev/pts dev proc sys; do umount -R "$ROOT/$m" 2>/dev/null || true; done; }
 trap unmount EXIT
 
 : >"$LOG"
@@ -44,7 +46,7 @@ cp /etc/apt/apt.conf.d/99artifact-registry "$ROOT/etc/apt/apt.conf.d/" 2>/dev/nu
 mkdir -p "$ROOT/usr/local/share/ca-certificates"
 cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/" 2>/dev/null || true
 printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$ROOT/etc/pip.conf"
-mount -t proc proc "$ROOT/proc" && mount --rbind /sys "$ROOT/sys" &&
+mount -t proc proc "$ROOT/proc" && mount -t sysfs sysfs "$ROOT/sys" &&
   mount --bind /dev "$ROOT/dev" && mount --bind /dev/pts "$ROOT/dev/pts"
 step "the user's packages" inside "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
   apt-get install -y -qq git make python3 python3-venv python3-pip ca-certificates curl sudo \
