@@ -124,3 +124,12 @@ def test_make_lab_prints_a_url_that_opens_the_notebook(who, notebook_folder):
         assert (folder / "workspace" / lab.NOTEBOOK).exists()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_jupyterlab_asks_no_build_status_which_needs_nodejs():
+    # Without Node.js (a fresh machine) the server warns on every start that it cannot tell
+    # whether its build is current; the project builds no lab extension, so lab never asks.
+    from jupyterlab_server.config import get_static_page_config
+
+    page = get_static_page_config(level="all")
+    assert page["buildCheck"] is False and page["buildAvailable"] is False
