@@ -263,8 +263,9 @@ def main(argv=None):
         python27 = find_python27()
         if python27 is None:
             print(
-                "stack2016: no Python 2.7 (set PYTHON27, put python2.7 on PATH, or "
-                "`pyenv install 2.7.18`); the 2016 stack is not built",
+                "stack2016: no Python 2.7, which no current distro packages: get one with "
+                "`pyenv install 2.7.18` or `conda create -n py27 python=2.7`, then set "
+                "PYTHON27 or put python2.7 on PATH; the 2016 stack is not built",
                 file=sys.stderr,
             )
             return 0 if args.if_python27 else 2
