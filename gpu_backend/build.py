@@ -25,10 +25,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import urllib.request
 from pathlib import Path
 
-from stack2016.build import BuildError, git_tree_id, run
+from stack2016.build import BuildError, git_tree_id, run, source_archive
 
 COMMIT = "f036aef3a425560161de362f390d238f4e7c1721"
 TREE = "84eb06792702567029f09296934ae79809415356"
@@ -74,24 +73,8 @@ def for_cmake(cmakelists, major):
 
 
 def archive_of(source, workdir):
-    """libgpuarray v0.7.6 as a tar.gz: LIBGPUARRAY_SOURCE (a file or a folder) or GitHub."""
-    if source:
-        source = Path(source)
-        found = sorted(source.glob(f"*{COMMIT}*.tar.gz")) if source.is_dir() else [source]
-        if not found or not found[0].is_file():
-            raise BuildError(f"LIBGPUARRAY_SOURCE={source}: no libgpuarray-{COMMIT}.tar.gz there")
-        return found[0]
-    archive = Path(workdir, f"libgpuarray-{COMMIT}.tar.gz")
-    print(f"gpu_backend: downloading {URL}", flush=True)
-    try:
-        with urllib.request.urlopen(URL, timeout=60) as response:
-            archive.write_bytes(response.read())
-    except OSError as error:
-        raise BuildError(
-            f"cannot download libgpuarray from GitHub ({error}); offline, set "
-            f"LIBGPUARRAY_SOURCE to a folder holding libgpuarray-{COMMIT}.tar.gz"
-        ) from None
-    return archive
+    """libgpuarray v0.7.6: LIBGPUARRAY_SOURCE or GitHub."""
+    return source_archive(source, workdir, "libgpuarray", COMMIT, URL, "LIBGPUARRAY_SOURCE")
 
 
 def library_dirs():

@@ -141,25 +141,32 @@ def git_tree_id(archive, restore=None):
     return tree(()).hex()
 
 
-def lasagne_archive(source, workdir):
-    """Lasagne 3f3ff93 as a tar.gz: LASAGNE_SOURCE (a file, or a folder holding it) or GitHub."""
+def source_archive(source, workdir, name, commit, url, variable):
+    """``name`` at ``commit`` as a tar.gz: ``source``, the value of ``variable`` (the archive,
+    or a folder holding it), or else downloaded from ``url`` into ``workdir``."""
+    filename = f"{name}-{commit}.tar.gz"
     if source:
         source = Path(source)
-        found = sorted(source.glob(f"*{LASAGNE_COMMIT}*.tar.gz")) if source.is_dir() else [source]
+        found = sorted(source.glob(f"*{commit}*.tar.gz")) if source.is_dir() else [source]
         if not found or not found[0].is_file():
-            raise BuildError(f"LASAGNE_SOURCE={source}: no Lasagne-{LASAGNE_COMMIT}.tar.gz there")
+            raise BuildError(f"{variable}={source}: no {filename} there")
         return found[0]
-    archive = Path(workdir, f"Lasagne-{LASAGNE_COMMIT}.tar.gz")
-    print(f"stack2016: downloading {LASAGNE_URL}", flush=True)
+    archive = Path(workdir, filename)
+    print(f"{name}: downloading {url}", flush=True)
     try:
-        with urllib.request.urlopen(LASAGNE_URL, timeout=60) as response:
+        with urllib.request.urlopen(url, timeout=60) as response:
             archive.write_bytes(response.read())
     except OSError as error:
         raise BuildError(
-            f"cannot download Lasagne from GitHub ({error}); offline, set LASAGNE_SOURCE "
-            f"to a folder holding Lasagne-{LASAGNE_COMMIT}.tar.gz"
+            f"cannot download {name} from GitHub ({error}); offline, set {variable} "
+            f"to a folder holding {filename}"
         ) from None
     return archive
+
+
+def lasagne_archive(source, workdir):
+    """Lasagne 3f3ff93: LASAGNE_SOURCE or GitHub."""
+    return source_archive(source, workdir, "Lasagne", LASAGNE_COMMIT, LASAGNE_URL, "LASAGNE_SOURCE")
 
 
 def stamp_text(python27):
