@@ -23,11 +23,10 @@ import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
-from stack2016.build import BuildError, git_tree_id, run, source_archive
+from stack2016.build import BuildError, run, source_archive, unpack_verified
 
 COMMIT = "f036aef3a425560161de362f390d238f4e7c1721"
 TREE = "84eb06792702567029f09296934ae79809415356"
@@ -131,13 +130,8 @@ def build(prefix, source):
     prefix = Path(prefix).resolve()
     with tempfile.TemporaryDirectory() as work:
         archive = archive_of(source, work)
-        tree = git_tree_id(archive, unsubstituted)
-        if tree != TREE:
-            raise BuildError(f"{archive} is not libgpuarray {COMMIT[:7]}: its tree is {tree}")
-        with tarfile.open(archive) as tar:
-            top = Path(work, tar.getmembers()[0].name.split("/")[0])
-            tar.extractall(work, filter="data")
-        print(f"gpu_backend: [1/3] libgpuarray v0.7.6 (tree {tree[:7]}, verified) into {prefix}")
+        top = unpack_verified(archive, TREE, f"libgpuarray {COMMIT[:7]}", work, unsubstituted)
+        print(f"gpu_backend: [1/3] libgpuarray v0.7.6 (tree {TREE[:7]}, verified) into {prefix}")
         cmakelists = top / "CMakeLists.txt"
         cmakelists.write_text(for_cmake(cmakelists.read_text(), cmake_major()))
         build_dir = top / "build"

@@ -19,8 +19,10 @@ cut off leaves none, and the next call starts again from an empty folder.
 """
 
 import argparse
+import contextlib
 import glob
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -29,6 +31,7 @@ import sys
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 from pathlib import Path
 
 from jupyter_client.kernelspec import KernelSpecManager
@@ -102,12 +105,20 @@ def find_python27():
 
 
 def git_tree_id(archive, restore=None):
-    """The git tree id of the single top folder of a tar archive (git archive, GitHub's).
+    """The git tree id of the single top folder of a tar archive (git archive, GitHub's):
+    a path, or an open ``tarfile``. BuildError if it has more than one top folder.
 
     ``restore(path, data)``, if given, returns a file's content as committed, where the
     archive's differs (git archive's export-subst)."""
     blobs = {}
-    with tarfile.open(archive) as tar:
+    with (
+        contextlib.nullcontext(archive)
+        if isinstance(archive, tarfile.TarFile)
+        else (tarfile.open(archive)) as tar
+    ):
+        tops = sorted({member.name.split("/")[0] for member in tar.getmembers()})
+        if len(tops) != 1:
+            raise BuildError(f"{tar.name}: {len(tops)} top folders ({', '.join(tops)}), not one")
         for member in tar.getmembers():
             parts = tuple(member.name.split("/")[1:])
             if not parts or not parts[-1] or member.isdir():
@@ -119,7 +130,7 @@ def git_tree_id(archive, restore=None):
                 data = tar.extractfile(member).read()
                 data = restore("/".join(parts), data) if restore else data
             else:
-                raise BuildError(f"{archive}: unexpected member {member.name}")
+                raise BuildError(f"{tar.name}: unexpected member {member.name}")
             blobs[parts] = mode, hashlib.sha1(b"blob %d\0" % len(data) + data).digest()
 
     def tree(prefix):
@@ -139,6 +150,23 @@ def git_tree_id(archive, restore=None):
         return hashlib.sha1(b"tree %d\0" % len(body) + body).digest()
 
     return tree(()).hex()
+
+
+def unpack_verified(archive, tree, what, workdir, restore=None):
+    """Unpack ``archive`` into ``workdir`` only if it is exactly ``what``: one top folder, whose
+    git tree id is ``tree``; return that folder. What is checked is what is unpacked: both
+    read the same bytes. BuildError, in one line, before anything is unpacked otherwise."""
+    try:
+        data = Path(archive).read_bytes()
+        with tarfile.open(fileobj=io.BytesIO(data), name=str(archive)) as tar:
+            found = git_tree_id(tar, restore)
+            if found != tree:
+                raise BuildError(f"{archive} is not {what}: its tree is {found}")
+            top = Path(workdir, tar.getmembers()[0].name.split("/")[0])
+            tar.extractall(workdir, filter="data")
+    except (tarfile.TarError, EOFError, zlib.error) as error:
+        raise BuildError(f"{archive} is not a whole tar archive ({error})") from None
+    return top
 
 
 def source_archive(source, workdir, name, commit, url, variable):
@@ -197,13 +225,11 @@ def empty_env(env):
 
 
 def build(env, python27, lasagne_source):
-    empty_env(env)
     python = env / "bin" / "python"
     with tempfile.TemporaryDirectory() as work:
         archive = lasagne_archive(lasagne_source, work)
-        tree = git_tree_id(archive)
-        if tree != LASAGNE_TREE:
-            raise BuildError(f"{archive} is not Lasagne {LASAGNE_COMMIT[:7]}: its tree is {tree}")
+        source = unpack_verified(archive, LASAGNE_TREE, f"Lasagne {LASAGNE_COMMIT[:7]}", work)
+        empty_env(env)  # only once the source is known good
         print(f"stack2016: [1/4] creating {env} with {python27}", flush=True)
         tools = Path(work, "virtualenv")
         # Today's pip fetches it (a Python 2 may come without pip); Python 2.7 runs it.
@@ -215,13 +241,11 @@ def build(env, python27, lasagne_source):
         run(python, "-m", "pip", "install", "-q", "--no-deps", "--require-hashes",
             "--disable-pip-version-check", "-r", LOCK)  # fmt: skip
         print(
-            f"stack2016: [3/4] installing Lasagne {LASAGNE_COMMIT[:7]} (tree {tree[:7]}, verified)"
+            f"stack2016: [3/4] installing Lasagne {LASAGNE_COMMIT[:7]} "
+            f"(tree {LASAGNE_TREE[:7]}, verified)"
         )
-        with tarfile.open(archive) as tar:
-            top = tar.getmembers()[0].name.split("/")[0]
-            tar.extractall(work, filter="data")
         run(python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-            "--disable-pip-version-check", Path(work, top))  # fmt: skip
+            "--disable-pip-version-check", source)  # fmt: skip
     # The project's own module, samplelayer.py, imports from the repository wherever the
     # notebook is, as on today's kernel.
     site_packages = run(

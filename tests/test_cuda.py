@@ -21,6 +21,7 @@ from conftest import REPO
 
 from gpu_backend import build, probe
 from legacy import compat
+from stack2016.build import git_tree_id
 
 SOURCE = os.environ.get("LIBGPUARRAY_SOURCE")
 needs_source = pytest.mark.skipif(
@@ -106,7 +107,7 @@ def test_the_backend_builds_and_imports_without_a_gpu(built):
 @needs_source
 def test_the_source_is_verified_by_its_tree(tmp_path):
     archive = build.archive_of(SOURCE, tmp_path)
-    assert build.git_tree_id(archive, build.unsubstituted) == build.TREE
+    assert git_tree_id(archive, build.unsubstituted) == build.TREE
     with tarfile.open(archive) as tar, tarfile.open(tmp_path / "changed.tar.gz", "w:gz") as out:
         for member in tar.getmembers():
             data = tar.extractfile(member).read() if member.isfile() else None
@@ -114,7 +115,7 @@ def test_the_source_is_verified_by_its_tree(tmp_path):
                 data = data.replace(b'"-arch"', b'"-arch" ')
                 member.size = len(data)
             out.addfile(member, io.BytesIO(data) if data is not None else None)
-    assert build.git_tree_id(tmp_path / "changed.tar.gz", build.unsubstituted) != build.TREE
+    assert git_tree_id(tmp_path / "changed.tar.gz", build.unsubstituted) != build.TREE
 
 
 @needs_source

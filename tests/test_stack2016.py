@@ -1,10 +1,12 @@
 """stack2016.build: finding Python 2.7, verifying Lasagne by git tree id, the built stack."""
 
 import gzip
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import nbformat
@@ -63,6 +65,46 @@ def test_lasagne_source_is_commit_3f3ff93():
         )
     archive = build.lasagne_archive(source, None)
     assert build.git_tree_id(archive) == build.LASAGNE_TREE
+
+
+def lasagne_source():
+    source = os.environ.get("LASAGNE_SOURCE")
+    if not source:
+        pytest.skip("LASAGNE_SOURCE is not set (.ci/run sets it to ../shared/lasagne-2016)")
+    return build.lasagne_archive(source, None)
+
+
+def test_only_the_verified_folder_is_ever_unpacked(tmp_path):
+    genuine = lasagne_source()
+    # The genuine tree, and beside it a second top folder with a setup.py of its own.
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(genuine) as tar, tarfile.open(evil, "w:gz") as out:
+        for member in tar.getmembers():
+            out.addfile(member, tar.extractfile(member) if member.isfile() else None)
+        code = b"open('/tmp/pwned', 'w')\n"
+        info = tarfile.TarInfo("Evil/setup.py")
+        info.size = len(code)
+        out.addfile(info, io.BytesIO(code))
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(
+        build.BuildError, match=r"2 top folders \(Evil, Lasagne-3f3ff93.*\), not one"
+    ):
+        build.unpack_verified(evil, build.LASAGNE_TREE, "Lasagne", work)
+    top = build.unpack_verified(genuine, build.LASAGNE_TREE, "Lasagne", work)
+    assert list(work.iterdir()) == [top] and (top / "setup.py").is_file()
+
+
+def test_a_cut_archive_is_one_line_and_the_environment_is_left_alone(tmp_path, monkeypatch):
+    cut = tmp_path / "Lasagne-cut.tar.gz"
+    cut.write_bytes(lasagne_source().read_bytes()[:5000])
+    env = tmp_path / "env"
+    env.mkdir()
+    (env / build.STAMP).write_text("an earlier build\n")
+    monkeypatch.setattr(build, "find_python27", lambda: "/usr/bin/python2.7")
+    monkeypatch.setenv("LASAGNE_SOURCE", str(cut))
+    assert build.main(["--env", str(env)]) == 1
+    assert (env / build.STAMP).read_text() == "an earlier build\n"
 
 
 def test_no_python27_is_one_line_and_no_folder(tmp_path):
