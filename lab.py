@@ -71,11 +71,14 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def server_command(app, workspace, port, token, open_browser=False):
-    """The command line of a Jupyter server of this environment, showing ``workspace``."""
+def server_command(app, workspace, port, open_browser=False):
+    """The command line of a Jupyter server of this environment, showing ``workspace``.
+
+    Its token is not in it: every local user may read a process's command line, only its
+    owner its environment, where the server reads the token (JUPYTER_TOKEN)."""
     command = [sys.executable, "-m", "jupyter", app, f"--ServerApp.root_dir={workspace}"]
     command += ["--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}"]
-    command += ["--ServerApp.port_retries=0", f"--IdentityProvider.token={token}"]
+    command += ["--ServerApp.port_retries=0"]
     # Ctrl-C stops at once, with no y/n question in the middle of make's output.
     command += ["--ServerApp.answer_yes=True", f"--ServerApp.open_browser={open_browser}"]
     # Jupyter Server's own websocket keep-alive counts in milliseconds in properties that
@@ -119,8 +122,9 @@ def running_server(app, workspace, port=None, open_browser=False, **popen):
     Yields the server's process, with ``port``, ``token`` and ``url(path)`` attached.
     """
     port, token = port or free_port(), secrets.token_hex(24)
-    command = server_command(app, workspace, port, token, open_browser)
-    server = subprocess.Popen(command, cwd=workspace, **popen)
+    command = server_command(app, workspace, port, open_browser)
+    env = {**popen.pop("env", os.environ), "JUPYTER_TOKEN": token}
+    server = subprocess.Popen(command, cwd=workspace, env=env, **popen)
     server.port, server.token = port, token
     server.url = lambda path=NOTEBOOK: url(app, port, token, path)
     try:

@@ -133,3 +133,22 @@ def test_jupyterlab_asks_no_build_status_which_needs_nodejs():
 
     page = get_static_page_config(level="all")
     assert page["buildCheck"] is False and page["buildAvailable"] is False
+
+
+def test_the_token_is_in_no_command_line_another_user_can_read(tmp_path, notebook_folder):
+    workspace = lab.prepare_workspace(notebook_source(tmp_path / "repo", notebook_folder))
+    with lab.running_server("lab", workspace, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL) as server:  # fmt: skip
+        procs = [server.pid] + [
+            int(pid) for pid in Path(f"/proc/{server.pid}/task/{server.pid}/children")
+            .read_text().split()
+        ]  # fmt: skip
+        for pid in procs:
+            assert server.token not in Path(f"/proc/{pid}/cmdline").read_text()
+        assert Path(f"/proc/{server.pid}/environ").stat().st_mode & 0o044 == 0  # owner only
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{server.port}/api/status",
+            headers={"Authorization": f"token {server.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200
