@@ -15,8 +15,8 @@ def canonical(name):
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def lock():
-    text = (REPO / "requirements.txt").read_text()
+def lock(path=REPO / "requirements.txt"):
+    text = path.read_text()
     entries = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 1)[1])
     pins = {}
     for entry in entries:
@@ -88,3 +88,12 @@ def test_every_locked_package_admits_every_python_3_11():
         and not SpecifierSet(needs).contains("3.11.0")
     }
     assert not refused
+
+
+def test_every_install_the_project_tells_anyone_to_run_is_hash_checked():
+    # bench/README.md and README.md name bench/requirements.txt for the PyTorch twin.
+    pins = lock(REPO / "bench" / "requirements.txt")  # asserts a hash on every pin
+    assert pins["torch"] == "2.13.0"
+    text = (REPO / "bench" / "requirements.txt").read_text()
+    named = [line for line in text.splitlines() if re.match(r"[A-Za-z0-9]", line)]
+    assert len(named) == len(pins)
