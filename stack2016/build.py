@@ -163,7 +163,11 @@ def unpack_verified(archive, tree, what, workdir, restore=None):
             if found != tree:
                 raise BuildError(f"{archive} is not {what}: its tree is {found}")
             top = Path(workdir, tar.getmembers()[0].name.split("/")[0])
-            tar.extractall(workdir, filter="data")
+            # Python before 3.11.4 (Debian 12 has 3.11.2) has no extraction filters; the
+            # tree id already rules out what they refuse (absolute paths, "..", devices).
+            tar.extractall(
+                workdir, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {})
+            )
     except (tarfile.TarError, EOFError, zlib.error) as error:
         raise BuildError(f"{archive} is not a whole tar archive ({error})") from None
     return top

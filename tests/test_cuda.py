@@ -21,7 +21,7 @@ from conftest import REPO
 
 from gpu_backend import build, probe
 from legacy import compat
-from stack2016.build import git_tree_id
+from stack2016.build import git_tree_id, unpack_verified
 
 SOURCE = os.environ.get("LIBGPUARRAY_SOURCE")
 needs_source = pytest.mark.skipif(
@@ -160,9 +160,9 @@ def test_the_bare_library_names_are_linked_to_the_versioned_ones(tmp_path):
 
 def test_libgpuarray_opens_the_driver_through_the_links_only(built, tmp_path):
     prefix, site = built
-    with tarfile.open(build.archive_of(SOURCE, tmp_path)) as tar:
-        tar.extractall(tmp_path, filter="data")
-    fake_libcuda(tmp_path, next(tmp_path.glob("libgpuarray-*/src/loaders")))
+    archive = build.archive_of(SOURCE, tmp_path)
+    source = unpack_verified(archive, build.TREE, "libgpuarray", tmp_path, build.unsubstituted)
+    fake_libcuda(tmp_path, source / "src" / "loaders")
     code = "import pygpu\ntry: pygpu.init('cuda0')\nexcept Exception as e: print(e)"
     without = python_with(site, code)
     assert 'Could not load "libcuda.so"' in without.stdout
