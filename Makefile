@@ -17,11 +17,13 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 SEED ?= 1
 DEVICE ?= cpu
+# Given to the commands through their environment, never spliced into a shell line.
+export SEED DEVICE
 
 .PHONY: run test lint lab notebook browser stack-2016 compare-2016 cuda cmake test-fresh
 
 run: $(READY)
-	$(PY) run_notebook.py --device $(DEVICE)
+	$(PY) run_notebook.py --device "$$DEVICE"
 
 test: $(READY) browser cmake
 	$(PY) -m stack2016.build --if-python27
@@ -48,7 +50,7 @@ stack-2016: $(READY)
 	$(PY) -m stack2016.build
 
 compare-2016: stack-2016
-	$(PY) historical/side_by_side.py --seed $(SEED)
+	$(PY) historical/side_by_side.py --seed "$$SEED"
 
 cuda: $(READY) cmake
 	$(PY) -m gpu_backend.build

@@ -74,10 +74,24 @@ print(_failure())
 del _failure
 """
 STAMP = "%Y-%m-%dT%H-%M-%S"
+# numpy.random.seed takes 0 to 2**32 - 1; another seed would raise in the kernel, leaving numpy
+# unseeded.
+MAX_SEED = 2**32 - 1
 
 
 class RunError(Exception):
     """What keeps a run from starting, or from being kept, said in one line."""
+
+
+def numpy_seed(text):
+    """A seed numpy takes, from the command line; RunError, in one line, for any other."""
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed <= MAX_SEED:
+        raise RunError(f"numpy's seed is a whole number from 0 to {MAX_SEED}, not {text!r}")
+    return seed
 
 
 class IPCKernelManager(AsyncKernelManager):
@@ -252,7 +266,11 @@ def execute(nb, folder, log, seed=None, interrupts=None):
         with interrupts.kernel(), client.setup_kernel():
             try:
                 if seed is not None:
-                    kernel_print(client, f"import numpy; numpy.random.seed({int(seed)}); del numpy")
+                    code = (
+                        f"import numpy; numpy.random.seed({int(seed)}); del numpy; print('seeded')"
+                    )
+                    if kernel_print(client, code).split() != ["seeded"]:
+                        raise RuntimeError(f"numpy could not be seeded with {seed} in the kernel")
                 for number, index in enumerate(code, 1):
                     if interrupts.requested:
                         failure = {"cell": number, "line": None, "source": None}
@@ -425,6 +443,8 @@ def run(notebook, runs_dir, log=None, seed=None, kernel=None):
     """
     notebook = Path(notebook).resolve()
     log = log or sys.stderr
+    if seed is not None:
+        numpy_seed(seed)
     nb = read_notebook(notebook)
     stack = use_kernel(nb, kernel)
     with Interrupts() as interrupts:
@@ -485,7 +505,9 @@ def main(argv=None):
     parser.add_argument("--notebook", default=REPO / "vae_exercise.ipynb", type=Path)
     parser.add_argument("--runs", default=REPO / "runs", type=Path, help="where run folders go")
     parser.add_argument("--no-data", action="store_true", help="do not build mnist.npz")
-    parser.add_argument("--seed", type=int, help="seed numpy in the kernel before the first cell")
+    parser.add_argument(
+        "--seed", help="seed numpy in the kernel before the first cell (0 to 2**32 - 1)"
+    )
     parser.add_argument(
         "--kernel", help="run on this kernel, e.g. vae-legacy-2016 (default: the notebook's)"
     )
@@ -494,6 +516,7 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     try:
+        seed = None if args.seed is None else numpy_seed(args.seed)
         use_kernel(read_notebook(args.notebook), args.kernel)
         runs_folder(args.runs)
         use_device(args.device)
@@ -501,7 +524,7 @@ def main(argv=None):
             status = mnist_prep.main(["--out", str(args.notebook.resolve().parent / "mnist.npz")])
             if status:
                 return status
-        folder, failure = run(args.notebook, args.runs, seed=args.seed, kernel=args.kernel)
+        folder, failure = run(args.notebook, args.runs, seed=seed, kernel=args.kernel)
     except RunError as error:
         print(f"run_notebook: {error}", file=sys.stderr)
         return 2

@@ -62,12 +62,19 @@ def stack_line(name, folder):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seed", type=int, required=True, help="numpy's seed, in both kernels")
+    parser.add_argument(
+        "--seed", required=True, help="numpy's seed, in both kernels (0 to 2**32 - 1)"
+    )
     parser.add_argument("--runs", type=Path, default=REPO / "runs")
     parser.add_argument("--report", type=Path, help="where the report goes")
     parser.add_argument("--notebook", type=Path, default=REPO / "vae_exercise.ipynb")
     parser.add_argument("--no-data", action="store_true", help="do not build mnist.npz")
     args = parser.parse_args(argv)
+    try:
+        args.seed = run_notebook.numpy_seed(args.seed)
+    except run_notebook.RunError as error:
+        print(f"side_by_side: {error}", file=sys.stderr)
+        return 2
     try:
         KernelSpecManager().get_kernel_spec(STACK_2016)
     except NoSuchKernel:

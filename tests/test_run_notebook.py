@@ -320,3 +320,36 @@ def test_the_failing_line_on_the_2016_stack(stack_2016, tmp_path, cell, line, er
         notebook, tmp_path / "runs", log=io.StringIO(), kernel=stack_2016.kernel
     )
     assert (failure["line"], failure["error"]) == (line, error)
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32), "2**40", "1; touch F"])
+def test_a_seed_numpy_would_refuse_is_refused_before_anything_runs(tmp_path, capsys, seed):
+    # numpy.random.seed raises on these inside the kernel, which left numpy unseeded while
+    # the run recorded the seed.
+    runs = tmp_path / "runs"
+    assert run_notebook.main(["--seed", seed, "--runs", str(runs), "--no-data"]) == 2
+    out = capsys.readouterr()
+    assert (
+        out.err
+        == f"run_notebook: numpy's seed is a whole number from 0 to 4294967295, not {seed!r}\n"
+    )
+    assert not runs.exists()
+    with pytest.raises(run_notebook.RunError):
+        run_notebook.run(REPO / "vae_exercise.ipynb", runs, seed=-1)
+    assert not runs.exists()
+
+
+def test_make_hands_seed_and_device_to_the_commands_as_they_are(tmp_path):
+    # A stand-in environment, ready, whose python prints its arguments: what make passes.
+    env = tmp_path / "env"
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "python").write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    (env / "bin" / "python").chmod(0o755)
+    (env / ".vae-legacy-ready").touch()
+    os.utime(env / ".vae-legacy-ready", (time.time() + 3600,) * 2)  # newer than the lock
+    done = subprocess.run(
+        ["make", "-s", "run", f"ENV={env}", "DEVICE=cpu; touch F"],
+        capture_output=True, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert done.stdout.splitlines() == ["run_notebook.py", "--device", "cpu; touch F"]
+    assert not (REPO / "F").exists()
