@@ -11,8 +11,9 @@ The 2016 outputs are shown too, but only the forward pass is printed by both,
 and the 2016 one came from a larger decoder, so it is informational and never
 gates.
 
-Only the forward pass and the final epoch gate. The band's sds come from a
-few seeds and are rough, above all for the one-sample valid numbers; held
+Only the forward pass and the final epoch gate, and any number that is not finite.
+The band's sds come from a few seeds and are rough, above all for the one-sample valid
+numbers; held
 to 3 sd, 63 numbers would fail an honest run now and then, so the earlier
 epochs get a verdict for the eye only.
 
@@ -97,6 +98,8 @@ def verdicts(metrics, reference, k):
     rows = []
     for label, value, spread, gated in pairs:
         off = (value - spread["mean"]) / max(spread["sd"], SD_FLOOR)
+        # A number that is not finite fails the run wherever it is, gated epoch or not.
+        gated = gated or not math.isfinite(value)
         rows.append(Row(label, value, spread["mean"], spread["sd"], off, abs(off) <= limit, gated))
     return rows
 
@@ -249,10 +252,18 @@ def main(argv=None):
             f"compare: no band file {args.band}; make one with historical/band.py", file=sys.stderr
         )
         return 1
+    if not (math.isfinite(args.k) and args.k > 0):
+        print(f"compare: --k is the normal coverage ±k sd, a number above 0, not {args.k}",
+              file=sys.stderr)  # fmt: skip
+        return 2
     try:
         reference = json.loads(args.band.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         print(f"compare: cannot read the band file {args.band} ({error})", file=sys.stderr)
+        return 1
+    if not (isinstance(reference.get("n"), int) and reference["n"] >= 2):
+        print(f"compare: the band {args.band} holds {reference.get('n')} run(s); "
+              "a spread needs at least 2", file=sys.stderr)  # fmt: skip
         return 1
     try:
         metrics = run_record.read_finished(args.run)

@@ -555,3 +555,27 @@ def test_gpu_report_refuses_runs_it_cannot_compare_in_one_line(tmp_path, capsys,
     assert gpu_report.main([str(gpu), str(cpu), "--out", str(tmp_path / "r.md")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and not (tmp_path / "r.md").exists()
+
+
+def test_a_number_that_is_not_finite_fails_the_run_in_any_epoch(tmp_path, capsys):
+    metrics = metrics_at_means(reference())
+    metrics["epochs"][3]["train_LL"] = float("nan")
+    assert compare.main([str(run_folder(tmp_path, metrics))]) == 1
+    assert "(worst: epoch 3 train_LL, not a number)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("k", ["0", "-1", "nan", "inf"])
+def test_a_coverage_that_is_no_coverage_is_refused(tmp_path, capsys, k):
+    folder = run_folder(tmp_path, metrics_at_means(reference()))
+    assert compare.main([str(folder), "--k", k]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a number above 0" in err
+    assert not (folder / "comparison.md").exists()
+
+
+def test_a_band_of_one_run_is_refused(tmp_path, capsys):
+    band_file = {**reference(), "n": 1}
+    (tmp_path / "band.json").write_text(json.dumps(band_file))
+    folder = run_folder(tmp_path, metrics_at_means(reference()))
+    assert compare.main([str(folder), "--band", str(tmp_path / "band.json")]) == 1
+    assert capsys.readouterr().err.endswith("holds 1 run(s); a spread needs at least 2\n")
