@@ -13,7 +13,8 @@ second run in the same second); until the run ends its metrics.json says "runnin
 Progress (the running cell, the printed lines) goes to the terminal as it comes.
 A failing cell stops the run with its number, its source line and the error;
 the run folder is then kept as ``runs/<timestamp>-failed``. Ctrl-C stops the running
-cell and keeps what ran as ``runs/<timestamp>-interrupted`` (exit status 130).
+cell and keeps what ran as ``runs/<timestamp>-interrupted`` (exit status 130); SIGTERM and
+SIGHUP do the same (exit status 143, 129), the record naming the signal.
 """
 
 import argparse
@@ -132,35 +133,45 @@ class StreamingClient(NotebookClient):
 
 
 class Interrupts:
-    """Ctrl-C during a run, in the main thread.
+    """Ctrl-C during a run, in the main thread, and SIGTERM and SIGHUP (a cancelled job,
+    ``timeout``, a closed terminal) the same way.
 
     The first one interrupts the running cell (the kernel gets its own Ctrl-C) and the run
     ends after it, keeping what ran; one before a cell starts ends the run there. Another
-    Ctrl-C while still waiting on the kernel stops waiting. Saving the run folder is never
-    interrupted. Where Ctrl-C is not Python's KeyboardInterrupt (ignored, or handled by the
-    caller), nothing changes.
+    while still waiting on the kernel stops waiting. Saving the run folder is never
+    interrupted. Where a signal is not at its default (ignored, or handled by the caller),
+    nothing changes for it. ``stopped_by`` is the first signal's name.
     """
+
+    DEFAULTS = {
+        signal.SIGINT: signal.default_int_handler,
+        signal.SIGTERM: signal.SIG_DFL,
+        signal.SIGHUP: signal.SIG_DFL,
+    }
 
     def __init__(self):
         self.requested = self.waiting = False
+        self.stopped_by = None
         self.client = None
-        self.previous = None
+        self.previous = {}
         self.tasks = set()
 
     def __enter__(self):
-        in_main = threading.current_thread() is threading.main_thread()
-        if in_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self.previous = signal.signal(signal.SIGINT, self.handle)
+        if threading.current_thread() is threading.main_thread():
+            for signum, default in self.DEFAULTS.items():
+                if signal.getsignal(signum) is default:
+                    self.previous[signum] = signal.signal(signum, self.handle)
         return self
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
 
     def handle(self, signum, frame):
         if self.requested and self.waiting:
             raise KeyboardInterrupt
         self.requested = True
+        self.stopped_by = self.stopped_by or signal.Signals(signum).name
         if self.client is not None:
             self.interrupt_kernel(self.client)
 
@@ -289,9 +300,10 @@ def execute(nb, folder, log, seed=None, interrupts=None):
                         failure = failure_of(client, cell, number, error)
                         interrupted = interrupts.requested and error.ename == "KeyboardInterrupt"
                         break
-                    except DeadKernelError as error:
+                    except DeadKernelError as error:  # a signal to the whole group, too
                         failure = {"cell": number, "line": None, "source": None}
                         failure["error"] = str(error)
+                        interrupted = interrupts.requested
                         break
                     cell.metadata["wall_seconds"] = round(time.perf_counter() - start, 3)
                 else:
@@ -462,6 +474,8 @@ def run(notebook, runs_dir, log=None, seed=None, kernel=None):
         )
         wall = round(time.perf_counter() - start, 1)
         status = "interrupted" if interrupted else "failed" if failure else "ok"
+        if interrupted and interrupts.stopped_by not in (None, "SIGINT"):
+            failure["error"] = interrupts.stopped_by  # what stopped it, not what the cell saw
         try:
             figures = save_run(folder, nb, notebook, stdout, log)
             run_record.write(
@@ -536,11 +550,13 @@ def main(argv=None):
         where = f"cell {failure['cell']}" + (f", line {failure['line']}" if failure["line"] else "")
         if metrics["status"] == "interrupted":
             source = f" ({failure['source']})" if failure["source"] else ""
+            stopped = failure["error"] if failure["error"] in ("SIGTERM", "SIGHUP") else None
+            how = f"stopped by {stopped}" if stopped else "interrupted"
             print(
-                f"run_notebook: interrupted at {where}{source}; partial run kept in {folder}",
+                f"run_notebook: {how} at {where}{source}; partial run kept in {folder}",
                 file=sys.stderr,
             )
-            return 130
+            return 128 + signal.Signals[stopped] if stopped else 130
         print(
             f"run_notebook: {where}: {failure['source'] or ''}\n  {failure['error']}",
             file=sys.stderr,

@@ -250,9 +250,9 @@ def start_run(tmp_path, *cells):
     )
 
 
-def ctrl_c_when(process, printed, times=1, pause=2.0):
-    """Press Ctrl-C (SIGINT to the process group) once ``printed`` is on stderr; return
-    (exit status, stderr)."""
+def ctrl_c_when(process, printed, times=1, pause=2.0, signum=signal.SIGINT, group=True):
+    """Press Ctrl-C (SIGINT to the process group), or send ``signum`` to the group or the
+    process alone, once ``printed`` is on stderr; return (exit status, stderr)."""
     seen = []
     deadline = time.monotonic() + 120
     while not any(printed in line for line in seen):
@@ -261,7 +261,10 @@ def ctrl_c_when(process, printed, times=1, pause=2.0):
         assert line, "".join(seen)
         seen.append(line)
     for _ in range(times):
-        os.killpg(process.pid, signal.SIGINT)
+        if group:
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
         time.sleep(pause)
     _, rest = process.communicate(timeout=120)
     return process.returncode, "".join(seen) + rest
@@ -288,6 +291,26 @@ def test_ctrl_c_keeps_the_partial_run(tmp_path):
     executed = nbformat.read(folder / "nb.ipynb", as_version=4)
     assert executed.cells[1].outputs[-1].ename == "KeyboardInterrupt"
     assert executed.cells[2].outputs == []
+
+
+@pytest.mark.parametrize(
+    ("signum", "group"),
+    [(signal.SIGTERM, False), (signal.SIGTERM, True), (signal.SIGHUP, True)],
+    ids=["SIGTERM to the runner (timeout)", "SIGTERM to the group (a cancelled job)",
+         "SIGHUP (a closed terminal)"],
+)  # fmt: skip
+def test_sigterm_and_sighup_keep_the_partial_run_as_ctrl_c_does(tmp_path, signum, group):
+    process = start_run(tmp_path, "print 'start'", LOOP, "print 'never'")
+    status, err = ctrl_c_when(process, "tick 2", signum=signum, group=group)
+    name = signal.Signals(signum).name
+    said = [line for line in err.splitlines() if line.startswith("run_notebook:")]
+    assert status == 128 + signum and "Traceback" not in err
+    assert len(said) == 1 and said[0].startswith(f"run_notebook: stopped by {name} at cell 2")
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name.endswith("-interrupted") and said[0].endswith(str(folder))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and metrics["failure"]["error"] == name
+    assert (folder / "stdout.txt").read_text().startswith("start\ntick 0\ntick 1\ntick 2\n")
 
 
 def test_a_second_ctrl_c_stops_waiting_on_a_stubborn_cell(tmp_path):
