@@ -72,13 +72,14 @@ lint: $(READY)
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
 
-# Python first, before any apt-get: a .venv of another Python is replaced (a conda env, which
-# has no pyvenv.cfg, is never touched); without a Python 3.11, one line says how to get one.
+# Python first, before any apt-get: a .venv of another Python, or one cut off while being made
+# (no pip), is made again (a conda env, which has no pyvenv.cfg, is never touched); without a
+# Python 3.11, one line says how to get one.
 IS_311 := -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'
 $(READY): requirements.txt pyproject.toml $(shell find install -type f)
-	@if test -x $(PY) && ! $(PY) $(IS_311) 2>/dev/null; then \
+	@if test -x $(PY) && ! { $(PY) $(IS_311) && $(PY) -m pip --version; } >/dev/null 2>&1; then \
 	  if test -f $(ENV)/pyvenv.cfg; then \
-	    echo "set-up: replacing $(ENV), made by $$($(PY) -V 2>&1), with a Python 3.11 one"; \
+	    echo "set-up: making $(ENV) again: it holds $$($(PY) -V 2>&1), without pip or not a 3.11"; \
 	    rm -rf $(ENV); \
 	  else echo "set-up: $(ENV) holds $$($(PY) -V 2>&1); the lock is for Python 3.11" >&2; exit 2; fi; \
 	fi

@@ -144,3 +144,26 @@ def test_nbconvert_executes_a_notebook_in_another_folder(tmp_path):
     (cell,) = nbformat.read(tmp_path / "out.ipynb", as_version=4).cells
     assert [o.text for o in cell.outputs] == ["hello 1\n"]
     assert sorted(p.name for p in folder.iterdir()) == ["plain.ipynb"]
+
+
+@pytest.mark.parametrize("made_by", ["a venv without pip", "another Python"])
+def test_set_up_makes_again_a_venv_it_cannot_use(tmp_path, made_by):
+    # A venv cut off while being made (Ctrl-C during python -m venv) has no pip; one of
+    # another Python cannot take the lock. Both are made again, saying so in one line; here
+    # the new one stops at once, its Python (a stand-in) not being a 3.11.
+    env = tmp_path / "env"
+    if made_by == "a venv without pip":
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", env], check=True)
+    else:
+        (env / "bin").mkdir(parents=True)
+        (env / "pyvenv.cfg").write_text("home = /usr/bin\n")
+        (env / "bin" / "python").write_text("#!/bin/sh\necho Python 3.13.5\nexit 1\n")
+        (env / "bin" / "python").chmod(0o755)
+    done = subprocess.run(
+        ["make", "-s", f"ENV={env}", "PYTHON=/bin/false", f"{env}/.vae-legacy-ready"],
+        capture_output=True, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stdout.startswith(f"set-up: making {env} again: it holds ")
+    assert not env.exists()
+    assert done.stderr.startswith("set-up: the lock is for Python 3.11 (3.11.0 or later)")
