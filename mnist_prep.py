@@ -69,6 +69,13 @@ SHA256 = {**SHA256_GZ, **SHA256_RAW}
 
 # The split: train and valid come from the 60,000 training images, in that order.
 COUNTS = {"train": 50000, "valid": 10000, "test": 10000}
+# What the build writes from those files and counts (content_sha256): a mnist.npz whose
+# arrays differ (zeros, shuffled labels) is not up to date, whatever its form and metadata.
+CONTENT = (
+    dict(SHA256),
+    dict(COUNTS),
+    "c1f6f04d235d2cc59ace7f3d311b01afa572545f5dce793011108e842770c5f1",
+)
 
 MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -374,8 +381,18 @@ def load_pair(images, labels, count):
     return x, labels.astype(np.int64), sums
 
 
+def content_sha256(arrays, counts):
+    """The sha256 of the six arrays' bytes, in a fixed order: what the file holds, not its form."""
+    digest = hashlib.sha256()
+    for split in counts:
+        for name in (f"X_{split}", f"y_{split}"):
+            digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+    return digest.hexdigest()
+
+
 def is_up_to_date(out_path, checksums=SHA256, counts=COUNTS):
-    """True if out_path loads, has the six arrays as expected and was built from these sums."""
+    """True if out_path loads, has the six arrays as expected, was built from these sums, and
+    holds what that build writes (CONTENT, for the original MNIST), byte for byte."""
     try:
         with np.load(out_path) as data:
             for split, n in counts.items():
@@ -384,10 +401,15 @@ def is_up_to_date(out_path, checksums=SHA256, counts=COUNTS):
                     return False
                 if y.shape != (n,) or y.dtype != np.int64:
                     return False
-            sums = json.loads(str(data["meta"]))["sha256"]
+            meta = json.loads(str(data["meta"]))
+            content = content_sha256(data, counts)
+        sums = meta["sha256"]
         bases = sorted(name.removesuffix(".gz") for name in sums)
-        return bases == sorted(FILES.values()) and all(
-            checksums.get(name) == digest for name, digest in sums.items()
+        expected = CONTENT[2] if (checksums, counts) == CONTENT[:2] else None
+        return (
+            bases == sorted(FILES.values())
+            and all(checksums.get(name) == digest for name, digest in sums.items())
+            and content == meta["content_sha256"] == (expected or content)
         )
     except Exception:
         return False
@@ -447,8 +469,9 @@ def build(
         "y_valid": y[n_train:],
         "X_test": x_test,
         "y_test": y_test,
-        "meta": np.array(json.dumps(meta)),
     }
+    meta["content_sha256"] = content_sha256(arrays, counts)
+    arrays["meta"] = np.array(json.dumps(meta))
     write_whole_durably(out_path, lambda f: save_npz(f, arrays))
     return meta
 

@@ -824,3 +824,35 @@ def test_real_mnist_matches_published_facts(tmp_path):
     assert x_train.min() == x_test.min() == 0
     for name, digest in meta["sha256"].items():
         assert mnist_prep.SHA256[name] == digest
+
+
+@pytest.mark.parametrize("change", ["zeros", "shuffled labels"])
+def test_other_content_in_the_right_form_is_not_up_to_date(source, tmp_path, change):
+    src, sums = source
+    out = tmp_path / "mnist.npz"
+    build(src, out, sums)
+    data = dict(np.load(out))
+    if change == "zeros":
+        data["X_train"] = np.zeros_like(data["X_train"])
+    else:
+        data["y_train"] = data["y_train"][::-1].copy()
+    np.savez(out, **data)
+    assert not mnist_prep.is_up_to_date(out, sums, COUNTS)
+    assert build(src, out, sums) is not None  # rebuilt
+
+
+def test_the_original_mnist_builds_to_the_recorded_content(tmp_path):
+    source = os.environ.get("MNIST_SOURCE")
+    if not source:
+        pytest.skip("MNIST_SOURCE is not set (.ci/run sets it to ../shared/mnist)")
+    out = tmp_path / "mnist.npz"
+    meta = mnist_prep.build(source, out)
+    assert meta["content_sha256"] == mnist_prep.CONTENT[2]
+    assert mnist_prep.is_up_to_date(out)
+    # Shuffled labels with metadata made to match them: the recorded content still tells.
+    data = dict(np.load(out))
+    data["y_train"] = np.random.RandomState(0).permutation(data["y_train"])
+    meta["content_sha256"] = mnist_prep.content_sha256(data, mnist_prep.COUNTS)
+    data["meta"] = np.array(json.dumps(meta))
+    np.savez(out, **data)
+    assert not mnist_prep.is_up_to_date(out)
