@@ -361,7 +361,9 @@ def use_kernel(nb, name=None):
     that kernel's stack.
 
     The stack ("today", "2016") is the ``vae_legacy_stack`` metadata our kernelspecs
-    carry; another kernel's is its name.
+    carry; another kernel's is its name. A kernel whose environment is not whole (the
+    ``vae_legacy_ready`` file its metadata names is missing: a build cut off or under way)
+    is refused, saying how to make it.
     """
     name = name or nb.metadata.get("kernelspec", {}).get("name")
     if not name:
@@ -372,6 +374,9 @@ def use_kernel(nb, name=None):
     except NoSuchKernel:
         known = ", ".join(sorted(manager.find_kernel_specs())) or "none"
         raise RunError(f"no kernel '{name}' (installed: {known})") from None
+    ready = spec.metadata.get("vae_legacy_ready")
+    if ready and not Path(ready["file"]).exists():
+        raise RunError(f"kernel '{name}' is not built whole: run {ready['make']}")
     nb.metadata.kernelspec = {
         "name": name,
         "display_name": spec.display_name,

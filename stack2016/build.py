@@ -278,7 +278,11 @@ def install_kernelspec(env):
         "display_name": "Python 2.7 (2016 stack)",
         "language": "python",
         "env": KERNEL_ENV,
-        "metadata": {"vae_legacy_stack": "2016"},
+        "metadata": {
+            "vae_legacy_stack": "2016",
+            # A later build that is cut off leaves this spec; run_notebook then says so.
+            "vae_legacy_ready": {"file": str(env / STAMP), "make": "make stack-2016"},
+        },
     }
     with tempfile.TemporaryDirectory() as folder:
         os.chmod(folder, 0o755)  # the copy keeps the mode: readable by all, as the env is

@@ -376,3 +376,27 @@ def test_make_hands_seed_and_device_to_the_commands_as_they_are(tmp_path):
     )  # fmt: skip
     assert done.stdout.splitlines() == ["run_notebook.py", "--device", "cpu; touch F"]
     assert not (REPO / "F").exists()
+
+
+def test_a_kernel_whose_stack_is_half_built_is_refused_saying_how_to_build_it(
+    tmp_path, capsys, monkeypatch
+):
+    kernels = tmp_path / "jupyter" / "kernels" / "half"
+    kernels.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "half",
+        "language": "python",
+        "metadata": {
+            "vae_legacy_stack": "2016",
+            "vae_legacy_ready": {"file": str(tmp_path / "env" / "ready"), "make": "make it"},
+        },
+    }
+    (kernels / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    argv = ["--kernel", "half", "--runs", str(tmp_path / "runs"), "--no-data"]
+    assert run_notebook.main(argv) == 2
+    assert (
+        capsys.readouterr().err == "run_notebook: kernel 'half' is not built whole: run make it\n"
+    )
+    assert not (tmp_path / "runs").exists()
