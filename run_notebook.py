@@ -277,10 +277,8 @@ def execute(nb, folder, log, seed=None, interrupts=None):
         with interrupts.kernel(), client.setup_kernel():
             try:
                 if seed is not None:
-                    code = (
-                        f"import numpy; numpy.random.seed({int(seed)}); del numpy; print('seeded')"
-                    )
-                    if kernel_print(client, code).split() != ["seeded"]:
+                    seeding = f"import numpy; numpy.random.seed({int(seed)}); del numpy"
+                    if kernel_print(client, seeding + "; print('seeded')").split() != ["seeded"]:
                         raise RuntimeError(f"numpy could not be seeded with {seed} in the kernel")
                 for number, index in enumerate(code, 1):
                     if interrupts.requested:
