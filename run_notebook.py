@@ -10,7 +10,9 @@ the notebook's folder, and writes one run folder ``runs/<timestamp>/``:
 
 The run folder is claimed before the first cell runs (``runs/<timestamp>-2`` for a
 second run in the same second); until the run ends its metrics.json says "running".
-Progress (the running cell, the printed lines) goes to the terminal as it comes.
+Progress (the running cell, the printed lines) goes to the terminal as it comes, and a
+line every minute while one cell runs; ``--cell-timeout S`` fails a run whose cell runs
+longer than S seconds, keeping what ran.
 A failing cell stops the run with its number, its source line and the error;
 the run folder is then kept as ``runs/<timestamp>-failed``. Ctrl-C stops the running
 cell and keeps what ran as ``runs/<timestamp>-interrupted`` (exit status 130); SIGTERM and
@@ -40,7 +42,7 @@ from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_core.paths import jupyter_runtime_dir
 from jupyter_core.utils import ensure_event_loop
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, DeadKernelError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbconvert import HTMLExporter
 from traitlets import default
@@ -259,16 +261,36 @@ def abandon_tasks():
         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
-def execute(nb, folder, log, seed=None, interrupts=None):
+@contextlib.contextmanager
+def still_running(log, label, every):
+    """While a cell runs: every ``every`` seconds, a line saying it still does, since when."""
+    done, start = threading.Event(), time.monotonic()
+
+    def beat():
+        while not done.wait(every):
+            minutes, seconds = divmod(int(time.monotonic() - start), 60)
+            log.write(f"{label} still running ({minutes} min {seconds:02d} s)\n")
+            log.flush()
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def execute(nb, folder, log, seed=None, interrupts=None, cell_timeout=None, heartbeat=60):
     """Execute the notebook cell by cell; return (stdout, environment, failure or None,
-    whether Ctrl-C stopped it)."""
+    whether Ctrl-C stopped it). A cell running past ``cell_timeout`` seconds fails the run."""
     interrupts = interrupts or Interrupts()
     client = StreamingClient(
         nb,
         log,
         kernel_name=nb.metadata.kernelspec.name,
         kernel_manager_class=IPCKernelManager,
-        timeout=None,
+        timeout=cell_timeout,
         resources={"metadata": {"path": str(folder)}},
     )
     code = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"]
@@ -288,12 +310,18 @@ def execute(nb, folder, log, seed=None, interrupts=None):
                         break
                     cell = nb.cells[index]
                     first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
-                    log.write(f"[cell {number}/{len(code)}] {first}\n")
+                    label = f"[cell {number}/{len(code)}]"
+                    log.write(f"{label} {first}\n")
                     log.flush()
                     start = time.perf_counter()
                     try:
-                        with interrupts.cell(client):
+                        with interrupts.cell(client), still_running(log, label, heartbeat):
                             client.execute_cell(cell, index)
+                    except CellTimeoutError:
+                        failure = {"cell": number, "line": None, "source": None}
+                        failure["error"] = f"the cell ran past its limit of {cell_timeout} s"
+                        run_sync(client.km.interrupt_kernel)()
+                        break
                     except CellExecutionError as error:
                         failure = failure_of(client, cell, number, error)
                         interrupted = interrupts.requested and error.ename == "KeyboardInterrupt"
@@ -443,7 +471,7 @@ def save_run(folder, nb, notebook, stdout, log):
     return save_figures(nb, folder)
 
 
-def run(notebook, runs_dir, log=None, seed=None, kernel=None):
+def run(notebook, runs_dir, log=None, seed=None, kernel=None, cell_timeout=None, heartbeat=60):
     """Execute ``notebook`` in its folder and write a run folder; return (folder, failure).
 
     Progress goes to ``log``, by default the ``sys.stderr`` of the time of the call.
@@ -473,7 +501,7 @@ def run(notebook, runs_dir, log=None, seed=None, kernel=None):
             raise RunError(f"cannot write in {folder}: {error.strerror}") from None
         start = time.perf_counter()
         stdout, environment, failure, interrupted = execute(
-            nb, notebook.parent, log, seed, interrupts
+            nb, notebook.parent, log, seed, interrupts, cell_timeout, heartbeat
         )
         wall = round(time.perf_counter() - start, 1)
         status = "interrupted" if interrupted else "failed" if failure else "ok"
@@ -531,6 +559,12 @@ def main(argv=None):
     parser.add_argument(
         "--device", choices=["cpu", "cuda"], default="cpu", help="where Theano computes"
     )
+    parser.add_argument(
+        "--cell-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="fail the run when one cell runs longer (default: no limit)",
+    )
     args = parser.parse_args(argv)
     try:
         seed = None if args.seed is None else numpy_seed(args.seed)
@@ -541,7 +575,13 @@ def main(argv=None):
             status = mnist_prep.main(["--out", str(args.notebook.resolve().parent / "mnist.npz")])
             if status:
                 return status
-        folder, failure = run(args.notebook, args.runs, seed=seed, kernel=args.kernel)
+        if args.cell_timeout is not None and not args.cell_timeout > 0:
+            raise RunError(
+                f"--cell-timeout is a number of seconds above 0, not {args.cell_timeout}"
+            )
+        folder, failure = run(
+            args.notebook, args.runs, seed=seed, kernel=args.kernel, cell_timeout=args.cell_timeout
+        )
     except RunError as error:
         print(f"run_notebook: {error}", file=sys.stderr)
         return 2

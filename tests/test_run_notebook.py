@@ -400,3 +400,28 @@ def test_a_kernel_whose_stack_is_half_built_is_refused_saying_how_to_build_it(
         capsys.readouterr().err == "run_notebook: kernel 'half' is not built whole: run make it\n"
     )
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_long_cell_says_it_is_still_running(tmp_path):
+    notebook = notebook_of(tmp_path / "nb.ipynb", "import time\ntime.sleep(2.2)\nprint 'slept'")
+    log = io.StringIO()
+    folder, failure = run_notebook.run(notebook, tmp_path / "runs", log=log, heartbeat=0.5)
+    assert failure is None
+    beats = [line for line in log.getvalue().splitlines() if "still running" in line]
+    assert len(beats) >= 3 and beats[-1] == "[cell 1/1] still running (0 min 02 s)"
+
+
+def test_a_cell_past_its_time_limit_fails_the_run_and_keeps_what_ran(tmp_path, capsys):
+    forever = "import time\nwhile True:\n    time.sleep(0.1)"
+    notebook = notebook_of(tmp_path / "nb.ipynb", "print 'before'", forever, "print 'never'")
+    argv = ["--notebook", str(notebook), "--runs", str(tmp_path / "runs"), "--no-data"]
+    assert run_notebook.main([*argv, "--cell-timeout", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "run_notebook: cell 2: \n  the cell ran past its limit of 3.0 s\n" in err
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name.endswith("-failed")
+    assert (folder / "stdout.txt").read_text() == "before\n"
+    assert run_notebook.main([*argv, "--cell-timeout", "0"]) == 2
+    assert capsys.readouterr().err == (
+        "run_notebook: --cell-timeout is a number of seconds above 0, not 0.0\n"
+    )
