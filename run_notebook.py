@@ -411,6 +411,20 @@ def use_kernel(nb, name=None):
     return spec.metadata.get("vae_legacy_stack", name)
 
 
+def dead_runs(runs_dir):
+    """The run folders in ``runs_dir`` whose record says "running" though their runner, on
+    this machine, is gone (killed with SIGKILL, or the machine stopped)."""
+    dead = []
+    for folder in sorted(Path(runs_dir).iterdir()) if Path(runs_dir).is_dir() else []:
+        try:
+            record = run_record.read(folder)
+        except run_record.RecordError:
+            continue
+        if record.get("status") == run_record.RUNNING and run_record.still_running(record) is False:
+            dead.append(folder)
+    return dead
+
+
 def runs_folder(runs_dir):
     """Make ``runs_dir`` if needed and check that run folders can be written in it."""
     runs_dir = Path(runs_dir)
@@ -570,6 +584,8 @@ def main(argv=None):
         seed = None if args.seed is None else numpy_seed(args.seed)
         use_kernel(read_notebook(args.notebook), args.kernel)
         runs_folder(args.runs)
+        for folder in dead_runs(args.runs):
+            print(f"run_notebook: {folder} never ended: its runner is gone", file=sys.stderr)
         use_device(args.device)
         if not args.no_data:
             status = mnist_prep.main(["--out", str(args.notebook.resolve().parent / "mnist.npz")])

@@ -5,6 +5,8 @@
 record the versions and the machine the same way. Its fields, in order:
 
   status        "running" until the run ends, then how it ended: a key of ENDINGS
+  runner        {"pid", "host"} of the process writing it: a "running" record whose runner
+                is gone on this machine is a dead run (still_running)
   failure       null, or where the run stopped: {"cell", "line", "source", "error"}
   notebook      the notebook's path           started   the run's timestamp
   seed          numpy's seed, or null         kernel    the kernel's name
@@ -151,6 +153,7 @@ def new(
     stack,
     cell_seconds,
     status=RUNNING,
+    runner=None,
     failure=None,
     wall_seconds=None,
     stdout="",
@@ -160,6 +163,7 @@ def new(
     """A record, its fields in their order; its numbers are parsed from ``stdout``."""
     return {
         "status": status,
+        "runner": runner or this_runner(),
         "failure": failure,
         "notebook": str(notebook),
         "started": started,
@@ -172,6 +176,28 @@ def new(
         "figures": list(figures),
         "environment": environment or {},
     }
+
+
+def this_runner():
+    """Who writes a record: this process, on this machine (to tell a dead run from a live one)."""
+    return {"pid": os.getpid(), "host": platform.node()}
+
+
+def still_running(record):
+    """For a record that says "running": True if its runner is alive, False if it is gone
+    (killed, or its machine stopped), None if that cannot be told (another machine's). A
+    PID the system has since given to another process reads as alive."""
+    runner = record.get("runner")
+    pid = runner.get("pid") if isinstance(runner, dict) else None
+    if not isinstance(pid, int) or runner.get("host") != platform.node():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def write_whole(path, data):
@@ -217,6 +243,13 @@ def read_finished(folder):
         failure = failure if isinstance(failure, dict) else {"error": failure}
         where = f" at cell {failure['cell']}" if failure.get("cell") is not None else ""
         raise RecordError(f"the run failed{where}: {failure.get('error') or 'no error recorded'}")
+    if status == RUNNING and still_running(record) is False:
+        raise RecordError(
+            f"{path}: the run died before it ended (its runner, pid {record['runner']['pid']} "
+            "on this machine, is gone: killed, or the machine stopped)"
+        )
+    if status == RUNNING and still_running(record):
+        raise RecordError(f"{path}: the run is still going (pid {record['runner']['pid']})")
     if status != "ok":
         raise RecordError(f"{path} has status {shown(status) if 'status' in record else 'missing'}")
     forward = record.get("forward_pass")

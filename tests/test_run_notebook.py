@@ -425,3 +425,19 @@ def test_a_cell_past_its_time_limit_fails_the_run_and_keeps_what_ran(tmp_path, c
     assert capsys.readouterr().err == (
         "run_notebook: --cell-timeout is a number of seconds above 0, not 0.0\n"
     )
+
+
+def test_a_run_killed_outright_reads_as_dead_not_as_running(tmp_path, capsys):
+    process = start_run(tmp_path, "print 'start'", LOOP)
+    ctrl_c_when(process, "tick 1", signum=signal.SIGKILL)
+    (folder,) = (tmp_path / "runs").iterdir()
+    record = json.loads((folder / "metrics.json").read_text())
+    assert record["status"] == "running" and run_notebook.run_record.still_running(record) is False
+    with pytest.raises(run_notebook.run_record.RecordError, match="the run died before it ended"):
+        run_notebook.run_record.read_finished(folder)
+    notebook = notebook_of(tmp_path / "next.ipynb", "print 'next'")
+    argv = ["--notebook", str(notebook), "--runs", str(tmp_path / "runs"), "--no-data"]
+    assert run_notebook.main(argv) == 0
+    assert f"run_notebook: {folder} never ended: its runner is gone\n" in capsys.readouterr().err
+    live = dict(record, runner=run_notebook.run_record.this_runner())
+    assert run_notebook.run_record.still_running(live) is True
