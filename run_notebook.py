@@ -485,6 +485,21 @@ def save_run(folder, nb, notebook, stdout, log):
     return save_figures(nb, folder)
 
 
+def unsaved(folder, record, wall, error):
+    """A run that could not be saved (a full disk): its half-written files removed, it ends
+    as failed, saying why, as far as the disk allows; the one line that says so."""
+    why = f"could not save the run: {error.strerror or error}"
+    for partial in folder.glob(".*.partial"):
+        partial.unlink(missing_ok=True)
+    failure = {"cell": None, "line": None, "source": None, "error": why}
+    with contextlib.suppress(OSError):
+        run_record.write(folder, record(status="failed", failure=failure, wall_seconds=wall))
+    failed = folder.with_name(folder.name + run_record.ENDINGS["failed"])
+    with contextlib.suppress(OSError):
+        folder = folder.rename(failed)
+    return f"{why}; what was saved is in {folder}"
+
+
 def run(notebook, runs_dir, log=None, seed=None, kernel=None, cell_timeout=None, heartbeat=60):
     """Execute ``notebook`` in its folder and write a run folder; return (folder, failure).
 
@@ -535,7 +550,7 @@ def run(notebook, runs_dir, log=None, seed=None, kernel=None, cell_timeout=None,
                 ),
             )
         except OSError as error:
-            raise RunError(f"could not save the run in {folder}: {error}") from None
+            raise RunError(unsaved(folder, record, wall, error)) from None
     final = folder.with_name(folder.name + run_record.ENDINGS[status])
     if final != folder:
         try:

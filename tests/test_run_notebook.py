@@ -441,3 +441,26 @@ def test_a_run_killed_outright_reads_as_dead_not_as_running(tmp_path, capsys):
     assert f"run_notebook: {folder} never ended: its runner is gone\n" in capsys.readouterr().err
     live = dict(record, runner=run_notebook.run_record.this_runner())
     assert run_notebook.run_record.still_running(live) is True
+
+
+def test_a_full_disk_while_saving_ends_as_a_failed_run_saying_why(tmp_path, monkeypatch):
+    notebook = notebook_of(tmp_path / "nb.ipynb", "print 'ran'")
+    real_write = run_notebook.run_record.write_whole
+
+    def full_disk(path, data):
+        if path.name == "stdout.txt":
+            path.with_name(f".{path.name}.partial").write_text("half")
+            raise OSError(28, "No space left on device")
+        return real_write(path, data)
+
+    monkeypatch.setattr(run_notebook.run_record, "write_whole", full_disk)
+    with pytest.raises(run_notebook.RunError) as error:
+        run_notebook.run(notebook, tmp_path / "runs", log=io.StringIO())
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert str(error.value) == (
+        f"could not save the run: No space left on device; what was saved is in {folder}"
+    )
+    assert folder.name.endswith("-failed") and not list(folder.glob(".*.partial"))
+    record = json.loads((folder / "metrics.json").read_text())
+    assert record["status"] == "failed"
+    assert record["failure"]["error"] == "could not save the run: No space left on device"
