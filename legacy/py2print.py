@@ -192,34 +192,77 @@ def _rewrite(keyword):
 
 
 def _python2_only(tree):
-    """The first leaf of syntax Python 2.7 accepts and Python 3 does not, or None.
+    """The first syntax Python 2.7 accepts and Python 3 does not, as (leaf, what it is, what
+    to write instead), or None.
 
     (``<>``, backquotes, ``except E, e``, ``raise E, v``, ``exec code``, tuple parameters,
     ``0777``, ``10L``, ``ur''``.)"""
     for node in tree.pre_order():
         kind = node.type
-        if kind == token.BACKQUOTE or (kind == token.NOTEQUAL and node.value == "<>"):
-            return node
-        if kind == token.NUMBER and (
-            node.value[-1] in "lL"
-            or (node.value[0] == "0" and node.value.isdigit() and node.value.strip("0"))
-        ):
-            return node
+        leaf = next(node.leaves()) if node.children else node
+        if kind == token.BACKQUOTE:
+            return leaf, "backquotes `x`", "repr(x)"
+        if kind == token.NOTEQUAL and node.value == "<>":
+            return leaf, "<>", "!="
+        if kind == token.NUMBER and node.value[-1] in "lL":
+            return leaf, node.value, node.value[:-1]
+        if kind == token.NUMBER and node.value[0] == "0" and node.value.isdigit():
+            if node.value.strip("0"):
+                return leaf, node.value, "0o" + node.value.lstrip("0")
         if kind == token.STRING:
             prefix = node.value[: len(node.value) - len(node.value.lstrip("bBfFrRuU"))].lower()
             if "u" in prefix and "r" in prefix:
-                return node
-        if kind in (_syms.except_clause, _syms.raise_stmt) and any(
-            kid.type == token.COMMA for kid in node.children
-        ):
-            return node
+                return leaf, "ur'...'", "r'...'"
+        if kind == _syms.except_clause and any(kid.type == token.COMMA for kid in node.children):
+            return leaf, "except E, e", "except E as e"
+        if kind == _syms.raise_stmt and any(kid.type == token.COMMA for kid in node.children):
+            return leaf, "raise E, v", "raise E(v)"
         if kind in (_syms.tfpdef, _syms.vfpdef):
-            return node
+            return leaf, "tuple parameters", "one parameter, unpacked in the body"
         if kind == _syms.exec_stmt and not (
             len(node.children) == 2 and node.children[1].type == _syms.atom
         ):
-            return node
+            return leaf, "the exec statement", "exec(code)"
     return None
+
+
+def python2_only_error(found, source, filename):
+    """The SyntaxError for Python 2 this kernel does not run, at its line: what to write."""
+    leaf, what, instead = found
+    line = source.splitlines(keepends=True)[leaf.lineno - 1]
+    return SyntaxError(_not_run(what, instead), (filename, leaf.lineno, leaf.column + 1, line))
+
+
+def _not_run(what, instead):
+    return (
+        f"{what}: Python 2 that this kernel does not run (it runs Python 3 with Python 2's "
+        f"print); write {instead}, or use the 2016 kernel (vae-legacy-2016), which runs all "
+        "of Python 2.7"
+    )
+
+
+# Python 2's names that Python 3 has not, and what to write instead.
+PYTHON2_NAMES = {
+    "xrange": "range",
+    "raw_input": "input",
+    "unicode": "str",
+    "basestring": "str",
+    "long": "int",
+    "unichr": "chr",
+    "iteritems": "d.items()",
+    "iterkeys": "d.keys()",
+    "itervalues": "d.values()",
+    "has_key": "k in d",
+}
+
+
+def python2_names(shell, etype, value, tb, tb_offset=None):
+    """IPython's handler for NameError and AttributeError: one of Python 2's names gets a
+    message saying what to write instead; the traceback is shown as always."""
+    name = getattr(value, "name", None)
+    if name in PYTHON2_NAMES and value.args and "Python 2" not in str(value.args[0]):
+        value.args = (f"{value.args[0]}; {_not_run(name, PYTHON2_NAMES[name])}",)
+    shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
 
 
 def _rewritten(source):
@@ -281,8 +324,8 @@ class Py2Print:
         A cell that is Python 2 up to where CPython 2.7 stops on it gets CPython 2.7's
         error; one that Python 3 reads further than CPython 2.7 does keeps Python 3's, and so
         does every cell once ``print_function`` is on. A cell CPython 2.7's parser accepts
-        gets Python 3's error on its rewrite, which points at the right line, unless Python 3
-        stumbles on Python 2 syntax it has no rewrite for (``<>``, ...), left to Python 3.
+        gets Python 3's error on its rewrite, which points at the right line, unless it holds
+        Python 2 syntax Python 3 has not (``<>``, ...): that gets a line saying what to write.
         """
         if self.print_function:
             return python3
@@ -294,14 +337,15 @@ class Py2Print:
         return found.exception(filename)
 
     def compiler_error(self, source, filename, python3):
-        """Python 3's error for the rewrite of a cell CPython 2.7's parser accepts, or
-        ``python3`` where Python 2 syntax the rewrite keeps makes it no Python 3."""
+        """Python 3's error for the rewrite of a cell CPython 2.7's parser accepts, or, where
+        it holds Python 2 syntax that Python 3 has not, what to write instead."""
         try:
             tree = _driver.parse_string(source + "\n")
         except Exception:
             return python3
-        if _python2_only(tree) is not None:
-            return python3
+        found = _python2_only(tree)
+        if found is not None:
+            return python2_only_error(found, source, filename)
         rewritten = _rewritten(source) or source
         try:
             compile(rewritten, filename, "exec", py2syntax.CELL_FLAGS)
@@ -362,6 +406,7 @@ def load_ipython_extension(ip):
     ip.input_transformers_post.append(transformer)
     _hook_compiler(ip.compile, transformer)
     ip.events.register("post_run_cell", flush_softspace)
+    ip.set_custom_exc((NameError, AttributeError), python2_names)
 
 
 def unload_ipython_extension(ip):
@@ -370,6 +415,7 @@ def unload_ipython_extension(ip):
         t for t in ip.input_transformers_post if not isinstance(t, Py2Print)
     ]
     _unhook_compiler(ip.compile)
+    ip.set_custom_exc((), None)
     ip.events.unregister("post_run_cell", flush_softspace)
     set_numpy_print_mode(False)
     if hasattr(builtins, NAME):

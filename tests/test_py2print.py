@@ -304,13 +304,15 @@ def test_syntax_error_line_numbers(shell):
     """SyntaxErrors are Python 3's own, on the lines the user wrote."""
     (result,) = run_cells(shell, ["x = 1\ny = 2\nz = x +* y\n"])
     assert result.error_before_exec.lineno == 3
-    # Parses as Python 2, but the rewrite is no Python 3 (``<>``): left as the user wrote it.
+    # Parses as Python 2, but the rewrite is no Python 3 (``<>``): left as the user wrote it,
+    # and its error is at the ``<>`` (line 3), not Python 3's "Missing parentheses" (line 1).
     cell = 'print "a"\nx = 1\nif x <> 2:\n    print "b"\n'
     assert py2print.Py2Print()(cell.splitlines(True)) == cell.splitlines(True)
     with pytest.raises(SyntaxError) as python3:
         compile(cell, "<cell>", "exec")
     (result,) = run_cells(shell, [cell])
-    assert result.error_before_exec.lineno == python3.value.lineno
+    assert python3.value.lineno == 1 and result.error_before_exec.lineno == 3
+    assert result.error_before_exec.msg.startswith("<>: Python 2 that this kernel does not run")
 
 
 def test_unload(shell):
@@ -545,3 +547,62 @@ def test_real_kernel_errors(project_kernel):
     assert runtime.ename == "ZeroDivisionError"
     shown = plain(runtime.traceback)
     assert 'print "a", 1/x' in shown and NAME_CALL not in shown
+
+
+NOT_RUN = "Python 2 that this kernel does not run (it runs Python 3 with Python 2's print); "
+PYTHON2_ONLY = [
+    ("print 1 <> 2\n", "<>", "!=", 1, 9),
+    ("x = 1\ny = `x`\n", "backquotes `x`", "repr(x)", 2, 5),
+    (
+        "try:\n    1/0\nexcept ZeroDivisionError, e:\n    pass\n",
+        "except E, e",
+        "except E as e",
+        3,
+        1,
+    ),
+    ('raise ValueError, "m"\n', "raise E, v", "raise E(v)", 1, 1),
+    ('exec "x = 1"\n', "the exec statement", "exec(code)", 1, 1),
+    ("x = 10L\n", "10L", "10", 1, 5),
+    ("x = 0777\n", "0777", "0o777", 1, 5),
+    ("x = ur'a'\n", "ur'...'", "r'...'", 1, 5),
+    (
+        "def f((a, b)):\n    return a\n",
+        "tuple parameters",
+        "one parameter, unpacked in the body",
+        1,
+        7,
+    ),
+]
+
+
+@pytest.mark.parametrize(("cell", "what", "instead", "lineno", "offset"), PYTHON2_ONLY)
+def test_python2_the_kernel_does_not_run_says_so_at_its_line(
+    shell, cell, what, instead, lineno, offset
+):
+    # Python 3 alone said "Missing parentheses in call to 'print'" for the first, and
+    # "invalid syntax" for most; CPython 2.7 ran them all.
+    (result,) = run_cells(shell, [cell])
+    found = result.error_before_exec
+    assert type(found) is SyntaxError and (found.lineno, found.offset) == (lineno, offset)
+    assert found.msg == (
+        f"{what}: {NOT_RUN}write {instead}, or use the 2016 kernel (vae-legacy-2016), which "
+        "runs all of Python 2.7"
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "name", "instead"),
+    [
+        ("for i in xrange(3):\n    pass\n", "xrange", "range"),
+        ("d = {}\nd.has_key(1)\n", "has_key", "k in d"),
+        ("d = {}\nlist(d.iteritems())\n", "iteritems", "d.items()"),
+    ],
+)
+def test_python2_names_say_what_to_write_instead(shell, cell, name, instead):
+    (result,) = run_cells(shell, [cell])
+    assert str(result.error_in_exec).endswith(
+        f"; {name}: {NOT_RUN}write {instead}, or use the 2016 kernel (vae-legacy-2016), "
+        "which runs all of Python 2.7"
+    )
+    (other,) = run_cells(shell, ["no_such_name\n"])
+    assert str(other.error_in_exec) == "name 'no_such_name' is not defined"
