@@ -1,4 +1,5 @@
-"""IPython extension: the notebook's Python 2 ``print`` statements print as on Python 2.7.
+"""IPython extension: the notebook's Python 2 ``print`` statements print as on Python 2.7,
+and ``/`` divides as Python 2's classic division did (``ClassicDivision``).
 
 The rule is Python 2 first. A cell that parses as Python 2 (fissix's grammar with the
 print statement, minus the syntax only Python 3 has) gets Python 2's print, because
@@ -44,6 +45,7 @@ from fissix.pgen2 import driver, token
 from legacy import py2syntax
 
 NAME = "_py2_print"
+DIV = "_py2_div"
 
 _syms = pygram.python_symbols
 _driver = driver.Driver(pygram.python_grammar, convert=pytree.convert)
@@ -236,8 +238,8 @@ def python2_only_error(found, source, filename):
 def _not_run(what, instead):
     return (
         f"{what}: Python 2 that this kernel does not run (it runs Python 3 with Python 2's "
-        f"print); write {instead}, or use the 2016 kernel (vae-legacy-2016), which runs all "
-        "of Python 2.7"
+        f"print and division); write {instead}, or use the 2016 kernel (vae-legacy-2016), "
+        "which runs all of Python 2.7"
     )
 
 
@@ -361,6 +363,52 @@ class Py2Print:
         return python3
 
 
+def classic_div(a, b):
+    """Python 2's ``a / b``: integers (Python's, numpy's, arrays of them) floor-divide,
+    anything else divides as ``/`` does in Python 3."""
+    if _integral(a) and _integral(b):
+        return a // b
+    return a / b
+
+
+def _integral(x):
+    if isinstance(x, int):  # bool too, as in Python 2
+        return True
+    kind = getattr(getattr(x, "dtype", None), "kind", None)
+    return kind in ("i", "u", "b") and type(x).__module__ == "numpy"
+
+
+class ClassicDivision(ast.NodeTransformer):
+    """Each cell's ``a / b`` becomes ``_py2_div(a, b)``, and ``x /= b`` for a plain name
+    ``x = _py2_div(x, b)``, on the same lines; from a ``from __future__ import division`` on,
+    nothing (IPython on Python 2 kept future flags for the session)."""
+
+    def __init__(self):
+        self.true_division = False
+
+    def visit_Module(self, node):
+        for stmt in node.body:
+            if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+                self.true_division |= any(alias.name == "division" for alias in stmt.names)
+        return node if self.true_division else self.generic_visit(node)
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        if not isinstance(node.op, ast.Div):
+            return node
+        call = ast.Call(ast.Name(DIV, ast.Load()), [node.left, node.right], [])
+        return ast.copy_location(call, node)
+
+    def visit_AugAssign(self, node):
+        self.generic_visit(node)
+        if not (isinstance(node.op, ast.Div) and isinstance(node.target, ast.Name)):
+            return node
+        value = ast.Call(
+            ast.Name(DIV, ast.Load()), [ast.Name(node.target.id, ast.Load()), node.value], []
+        )
+        return ast.copy_location(ast.Assign([node.target], value), node)
+
+
 def _hook_compiler(compiler, transformer):
     """Make IPython's compiler show rewritten cells as written and report Python 2.7's
     syntax errors; ``_unhook_compiler`` undoes it."""
@@ -401,7 +449,9 @@ def load_ipython_extension(ip):
     """Rewrite print statements in each cell, flush softspace after it, print as in 2016;
     tracebacks show the cells as written, syntax errors are Python 2.7's."""
     setattr(builtins, NAME, Print)
+    setattr(builtins, DIV, classic_div)
     set_numpy_print_mode("1.13")
+    ip.ast_transformers.append(ClassicDivision())
     transformer = Py2Print()
     ip.input_transformers_post.append(transformer)
     _hook_compiler(ip.compile, transformer)
@@ -416,7 +466,9 @@ def unload_ipython_extension(ip):
     ]
     _unhook_compiler(ip.compile)
     ip.set_custom_exc((), None)
+    ip.ast_transformers[:] = [t for t in ip.ast_transformers if not isinstance(t, ClassicDivision)]
     ip.events.unregister("post_run_cell", flush_softspace)
     set_numpy_print_mode(False)
-    if hasattr(builtins, NAME):
-        delattr(builtins, NAME)
+    for name in (NAME, DIV):
+        if hasattr(builtins, name):
+            delattr(builtins, name)

@@ -53,6 +53,22 @@ EPOCHS_OUT = (
 # (id, cells, stdout, stderr, exceptions raised)
 GOLDEN = [
     ("notebook_f_train", [STUBS, F_TRAIN], F_TRAIN_OUT, "", []),
+    (
+        "classic_division",
+        ["print 7/2, 7/-2, -7/2, 7.0/2, 7/2.0, True/2, 2**64/3, 1/3.0"],
+        "3 -4 -4 3.5 3.5 0 6148914691236517205 0.333333333333\n",
+        "",
+        [],
+    ),
+    ("classic_division_in_place", ["x = 7\nx /= 2\nprint x"], "3\n", "", []),
+    ("division_by_zero", ["print 1/0"], "", "", ["ZeroDivisionError"]),
+    (
+        "future_division_from_its_cell_on",
+        ["print 7/2", "from __future__ import division\nprint 7/2", "print 7/2"],
+        "3\n3.5\n3.5\n",
+        "",
+        [],
+    ),
     ("notebook_epochs", [EPOCHS], EPOCHS_OUT, "", []),
     ("tuple", ["print (1, 2)"], "(1, 2)\n", "", []),
     ("call_looking_tuple", ['print("x =", 3)'], "('x =', 3)\n", "", []),
@@ -549,7 +565,9 @@ def test_real_kernel_errors(project_kernel):
     assert 'print "a", 1/x' in shown and NAME_CALL not in shown
 
 
-NOT_RUN = "Python 2 that this kernel does not run (it runs Python 3 with Python 2's print); "
+NOT_RUN = (
+    "Python 2 that this kernel does not run (it runs Python 3 with Python 2's print and division); "
+)
 PYTHON2_ONLY = [
     ("print 1 <> 2\n", "<>", "!=", 1, 9),
     ("x = 1\ny = `x`\n", "backquotes `x`", "repr(x)", 2, 5),
@@ -606,3 +624,22 @@ def test_python2_names_say_what_to_write_instead(shell, cell, name, instead):
     )
     (other,) = run_cells(shell, ["no_such_name\n"])
     assert str(other.error_in_exec) == "name 'no_such_name' is not defined"
+
+
+NUMPY_DIVISION = [
+    "import numpy as np\n"
+    "print np.int32(7)/2, np.array([7, -7])/2, np.uint8(7)/np.int64(2), np.int64(-7)/2\n"
+    "print np.array([7.0])/2, np.array([7])/np.array([2.0]), np.float32(7)/2"
+]
+
+
+def test_numpy_integers_divide_as_on_the_2016_stack(stack_2016, shell, capsys):
+    # numpy 1.11 on Python 2.7 divided integer scalars and arrays classically, too.
+    recorded = subprocess.run(
+        [stack_2016.python, str(REPO / "tests" / "py2_print_recorder.py")],
+        input=json.dumps([NUMPY_DIVISION]), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    ((out, err, raised),) = json.loads(recorded.stdout)
+    assert out.startswith("3 [ 3 -4] 3 -4\n") and not raised
+    run_cells(shell, NUMPY_DIVISION)
+    assert capsys.readouterr() == (out, err)
