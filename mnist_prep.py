@@ -143,6 +143,8 @@ def check_writable(path):
         if folder.exists():  # the nearest existing ancestor
             if not folder.is_dir():
                 raise PrepError(f"cannot write {path}: {folder} is a file, not a folder")
+            if os.statvfs(folder).f_flag & os.ST_RDONLY:
+                raise PrepError(f"cannot write {path}: {folder} is on a read-only file system")
             if not os.access(folder, os.W_OK | os.X_OK):
                 raise PrepError(f"cannot write {path}: no permission to write in {folder}")
             return

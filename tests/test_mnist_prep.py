@@ -856,3 +856,19 @@ def test_the_original_mnist_builds_to_the_recorded_content(tmp_path):
     data["meta"] = np.array(json.dumps(meta))
     np.savez(out, **data)
     assert not mnist_prep.is_up_to_date(out)
+
+
+def test_a_read_only_file_system_is_named_as_such_even_for_root(tmp_path, monkeypatch):
+    # Root may write anywhere but there: "no permission" would send it looking elsewhere.
+    real = os.statvfs
+
+    def read_only(path):
+        found = real(path)
+        return os.statvfs_result((*found[:8], found.f_flag | os.ST_RDONLY, found.f_namemax))
+
+    monkeypatch.setattr(os, "statvfs", read_only)
+    with pytest.raises(mnist_prep.PrepError) as error:
+        mnist_prep.check_writable(tmp_path / "mnist.npz")
+    assert str(error.value) == (
+        f"cannot write {tmp_path / 'mnist.npz'}: {tmp_path} is on a read-only file system"
+    )
