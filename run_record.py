@@ -29,6 +29,8 @@ import platform
 import re
 from pathlib import Path
 
+from mnist_prep import pid_alive
+
 FILE = "metrics.json"
 RUNNING = "running"
 # How a run ends, and what its folder's name gets for it: runs/<timestamp><ending>.
@@ -191,13 +193,7 @@ def still_running(record):
     pid = runner.get("pid") if isinstance(runner, dict) else None
     if not isinstance(pid, int) or runner.get("host") != platform.node():
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def write_whole(path, data):
