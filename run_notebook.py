@@ -420,7 +420,7 @@ def dead_runs(runs_dir):
             record = run_record.read(folder)
         except run_record.RecordError:
             continue
-        if record.get("status") == run_record.RUNNING and run_record.still_running(record) is False:
+        if run_record.died(record):
             dead.append(folder)
     return dead
 

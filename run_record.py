@@ -185,6 +185,11 @@ def this_runner():
     return {"pid": os.getpid(), "host": platform.node()}
 
 
+def died(record):
+    """Whether a record says "running" though its runner, on this machine, is gone."""
+    return record.get("status") == RUNNING and still_running(record) is False
+
+
 def still_running(record):
     """For a record that says "running": True if its runner is alive, False if it is gone
     (killed, or its machine stopped), None if that cannot be told (another machine's). A
@@ -239,12 +244,13 @@ def read_finished(folder):
         failure = failure if isinstance(failure, dict) else {"error": failure}
         where = f" at cell {failure['cell']}" if failure.get("cell") is not None else ""
         raise RecordError(f"the run failed{where}: {failure.get('error') or 'no error recorded'}")
-    if status == RUNNING and still_running(record) is False:
+    alive = still_running(record) if status == RUNNING else None
+    if alive is False:
         raise RecordError(
             f"{path}: the run died before it ended (its runner, pid {record['runner']['pid']} "
             "on this machine, is gone: killed, or the machine stopped)"
         )
-    if status == RUNNING and still_running(record):
+    if alive:
         raise RecordError(f"{path}: the run is still going (pid {record['runner']['pid']})")
     if status != "ok":
         raise RecordError(f"{path} has status {shown(status) if 'status' in record else 'missing'}")

@@ -26,12 +26,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from legacy.compat import CUDA_LINKS
 from stack2016.build import BuildError, run, source_archive, unpack_verified
 
 COMMIT = "f036aef3a425560161de362f390d238f4e7c1721"
 TREE = "84eb06792702567029f09296934ae79809415356"
 URL = f"https://github.com/Theano/libgpuarray/archive/{COMMIT}.tar.gz"
-LINKS = "gpuarray-cuda"
 KEYWORDS = {b"refnames": b"d", b"full": b"H", b"date": b"ci"}  # export-subst's placeholders
 # The bare name libgpuarray opens -> the library that provides it, by its versioned name.
 # Each one's siblings of the same family come along (libnvrtc-builtins, libcublasLt):
@@ -109,7 +109,7 @@ def cuda_library_links(prefix, dirs=None, cache=None):
     """Link the CUDA libraries found here into ``prefix/lib/gpuarray-cuda`` under the bare
     names libgpuarray opens, their families beside them; return {bare name: target or None}.
     """
-    folder = Path(prefix, "lib", LINKS)
+    folder = Path(prefix, "lib", CUDA_LINKS)
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.iterdir():
         old.unlink()
@@ -138,7 +138,7 @@ def build(prefix, source):
         # CMake 4 also refuses its `cmake_minimum_required(VERSION 3.0)` unless told.
         run("cmake", "-S", top, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release",
             f"-DCMAKE_INSTALL_PREFIX={prefix}", "-DCMAKE_INSTALL_LIBDIR=lib",
-            f"-DCMAKE_INSTALL_RPATH={prefix / 'lib' / LINKS}",
+            f"-DCMAKE_INSTALL_RPATH={prefix / 'lib' / CUDA_LINKS}",
             "-DCMAKE_POLICY_VERSION_MINIMUM=3.5")  # fmt: skip
         run("cmake", "--build", build_dir, "--parallel", str(os.cpu_count() or 1))
         run("cmake", "--install", build_dir)

@@ -14,7 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-LINKS = Path(sys.prefix, "lib", "gpuarray-cuda")
+from legacy.compat import CUDA_LINKS
+
+LINKS = Path(sys.prefix, "lib", CUDA_LINKS)
 # libgpuarray's words when it cannot open a library -> what a user is told.
 MISSING = {
     '"libcuda.so"': "no NVIDIA driver found (libcuda.so.1)",

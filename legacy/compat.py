@@ -170,13 +170,17 @@ def pass_fgraph_to_gpu_makers(opt_util):
     exec(compile(fixed, opt_util.__file__, "exec"), opt_util.__dict__)
 
 
+# Under the environment's lib/: where `make cuda` links the CUDA libraries libgpuarray opens.
+CUDA_LINKS = "gpuarray-cuda"
+
+
 def preload_nvrtc_builtins(pygpu):
     """NVRTC 11+ opens its builtins (``libnvrtc-builtins.so.N.M``) by bare name through the
     loader's path, where CUDA's wheels and a CUDA_HOME outside ld.so.conf are not. Loaded
     here by full path from the links ``make cuda`` made, the loader finds it by that name."""
     import ctypes
 
-    for builtins in sorted(Path(sys.prefix, "lib", "gpuarray-cuda").glob("libnvrtc-builtins*")):
+    for builtins in sorted(Path(sys.prefix, "lib", CUDA_LINKS).glob("libnvrtc-builtins*")):
         ctypes.CDLL(str(builtins))
 
 

@@ -101,7 +101,7 @@ def test_the_backend_builds_and_imports_without_a_gpu(built):
     runpath = subprocess.run(
         ["readelf", "-d", prefix / "lib" / "libgpuarray.so"], capture_output=True, text=True
     ).stdout
-    assert f"[{prefix / 'lib' / build.LINKS}]" in runpath
+    assert f"[{prefix / 'lib' / build.CUDA_LINKS}]" in runpath
 
 
 @needs_source
@@ -148,7 +148,7 @@ def test_the_bare_library_names_are_linked_to_the_versioned_ones(tmp_path):
         "libnvrtc.so": lib / "libnvrtc.so.13",
         "libcublas.so": lib / "libcublas.so.13",
     }
-    links = tmp_path / "env" / "lib" / build.LINKS
+    links = tmp_path / "env" / "lib" / build.CUDA_LINKS
     assert (links / "libnvrtc.so").read_text() == "libnvrtc.so.13"
     # The families come along: NVRTC opens its builtins, cuBLAS needs cuBLASLt, by name.
     assert (links / "libnvrtc-builtins.so.13.0").read_text() == "libnvrtc-builtins.so.13.0"
@@ -251,7 +251,7 @@ def test_the_gpu_makers_get_the_graph(built):
 
 
 def test_nvrtc_builtins_are_loaded_from_the_links_only(tmp_path, monkeypatch):
-    links = tmp_path / "lib" / build.LINKS
+    links = tmp_path / "lib" / build.CUDA_LINKS
     links.mkdir(parents=True)
     (tmp_path / "b.c").write_text("int nvrtc_builtins_stand_in(void) { return 13; }\n")
     name = f"libnvrtc-builtins.so.13.0.{os.getpid()}"
