@@ -8,11 +8,25 @@
 # then `make run DEVICE=cuda`.
 
 ENV ?= .venv
-# The interpreter .venv is made with: PYTHON if given, else python3.11, else python3. The lock
-# is for Python 3.11, any 3.11 from 3.11.0 (Debian 12's python3 is 3.11.2).
-PYTHON ?= $(firstword $(shell command -v python3.11 python3 2>/dev/null) python3)
+# The Pythons the project runs on, each with its own hashed lock, locks/pythonX.Y.txt, which
+# admits every X.Y from X.Y.0 (Debian 12's python3 is 3.11.2, Debian 13's 3.13.5).
+SUPPORTED := 3.11 3.12 3.13
+# The interpreter $(ENV) is made with: PYTHON if given, else the machine's python3.
+PYTHON ?= python3
 PY := $(ENV)/bin/python
 READY := $(ENV)/.vae-legacy-ready
+X_Y := -c 'import sys; print("%d.%d" % sys.version_info[:2])'
+ENV_PYVER := $(shell $(PY) $(X_Y) 2>/dev/null)
+# The Python whose lock is installed: $(ENV)'s own while it is a supported one and no PYTHON
+# was asked for; else PYTHON's (and $(ENV), of another Python, is made again with it).
+ifeq ($(origin PYTHON),file)
+PYVER := $(or $(filter $(SUPPORTED),$(ENV_PYVER)),$(shell $(PYTHON) $(X_Y) 2>/dev/null))
+else
+PYVER := $(shell $(PYTHON) $(X_Y) 2>/dev/null)
+endif
+LOCK := locks/python$(PYVER).txt
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check --no-deps
+comma := ,
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 SEED ?= 1
@@ -74,26 +88,30 @@ lint: $(READY)
 
 # Python first, before any apt-get: a .venv of another Python, or one cut off while being made
 # (no pip), is made again (a conda env, which has no pyvenv.cfg, is never touched); without a
-# Python 3.11, one line says how to get one.
-IS_311 := -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'
-$(READY): requirements.txt pyproject.toml $(shell find install -type f)
-	@if test -x $(PY) && ! { $(PY) $(IS_311) && $(PY) -m pip --version; } >/dev/null 2>&1; then \
+# supported Python, one line says how to get one. The lock's two sdists (Theano-PyMC, Lasagne)
+# are built with the lock's own setuptools, wheel and packaging, installed first, and the build's mends
+# (locks/build) on PYTHONPATH.
+$(READY): $(wildcard $(LOCK)) pyproject.toml locks/build/sitecustomize.py $(shell find install -type f)
+	@if test -x $(PY) && ! { test "$(ENV_PYVER)" = "$(PYVER)" && $(PY) -m pip --version; } >/dev/null 2>&1; then \
 	  if test -f $(ENV)/pyvenv.cfg; then \
-	    echo "set-up: making $(ENV) again: it holds $$($(PY) -V 2>&1), without pip or not a 3.11"; \
+	    echo "set-up: making $(ENV) again: it holds $$($(PY) -V 2>&1), without pip or of another Python than $(PYTHON)"; \
 	    rm -rf $(ENV); \
-	  else echo "set-up: $(ENV) holds $$($(PY) -V 2>&1); the lock is for Python 3.11" >&2; exit 2; fi; \
+	  else echo "set-up: $(ENV) holds $$($(PY) -V 2>&1), not a Python $(PYVER)" >&2; exit 2; fi; \
 	fi
-	@test -x $(PY) || $(PYTHON) $(IS_311) 2>/dev/null || { \
-	  echo "set-up: the lock is for Python 3.11 (3.11.0 or later), and $(PYTHON) is" \
-	    "$$($(PYTHON) -V 2>&1 || echo missing): install one (Debian 12: apt-get install python3-venv;" \
-	    "pyenv install 3.11; conda: environment.yml), then PYTHON=/path/to/python3.11 make" >&2; \
+	@test -n "$(filter $(SUPPORTED),$(PYVER))" || { \
+	  echo "set-up: vae-legacy runs on Python $(subst $() ,$(comma) ,$(SUPPORTED)), and $(PYTHON) is" \
+	    "$$($(PYTHON) -V 2>&1 || echo missing): install one (Debian 12's python3 is 3.11, Debian" \
+	    "13's 3.13, Ubuntu 24.04's 3.12, with python3-venv; or pyenv install 3.13; or conda with" \
+	    "environment.yml), then PYTHON=/path/to/python3.X make" >&2; \
 	  exit 2; }
 	@test -e $(ENV)/lib/libopenblas.so || dpkg -s libopenblas-dev >/dev/null 2>&1 || { \
 	  echo "set-up: installing Debian's OpenBLAS for Theano"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq libopenblas-dev g++ >/dev/null; }
-	@test -x $(PY) || { echo "set-up: creating $(ENV) with $(PYTHON)"; $(PYTHON) -m venv $(ENV); }
-	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@test -x $(PY) || { echo "set-up: creating $(ENV) with $(PYTHON) (Python $(PYVER))"; $(PYTHON) -m venv $(ENV); }
+	awk '/^[a-z0-9]/ {keep = /^(setuptools|wheel|packaging)==/} keep' $(LOCK) >$(ENV)/build-tools.txt
+	$(PIP) --require-hashes -r $(ENV)/build-tools.txt
+	PYTHONPATH=$(CURDIR)/locks/build $(PIP) --require-hashes --no-build-isolation -r $(LOCK)
+	$(PIP) --no-build-isolation -e .
 	$(PY) notebook_cells.py
 	@touch $@

@@ -34,7 +34,7 @@ echo "carry: the lock at $VENV"
 rm -rf "$VENV"
 "$PY311/bin/python3.11" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --require-hashes --no-deps \
-  -r requirements.txt
+  -r locks/python3.11.txt
 site=$VENV/lib/python3.11/site-packages
 rm -rf "$site"/{playwright,jupyterlab,notebook,babel,jedi,debugpy,ruff,parso,fontTools}{,-*.dist-info} \
   "$site"/{jupyter_server,jupyter_server_terminals,jupyter_builder,jupyter_lsp}{,-*.dist-info} \

@@ -1,10 +1,14 @@
-"""Make PyPI's Lasagne 0.1 (2015) run on Theano-PyMC 1.1.2 and Python 3.11.
+"""Make PyPI's Lasagne 0.1 (2015) run on Theano-PyMC 1.1.2 and Python 3.11 to 3.13.
 
 Each gap between the two gets one named patch. A patch runs right after the
 module it mends is first imported, and only when the upstream name or fix is
 really missing, so nothing here imports Theano early and a plain ``python``
-start-up stays fast. ``install()`` puts the import hook in place; it is called
-from ``legacy.activate``, which the environment's ``.pth`` file imports.
+start-up stays fast. Where a module cannot even be imported as it is (a name gone
+from numpy at its top level), a named rewrite of its source runs before it does
+(``REWRITTEN``), and the C code Theano generates is rewritten before gcc sees it
+(``c_for_numpy2``); neither touches an installed file. ``install()`` puts the import
+hook in place; it is called from ``legacy.activate``, which the environment's ``.pth``
+file imports.
 """
 
 import functools
@@ -13,6 +17,7 @@ import importlib.machinery
 import importlib.util
 import inspect
 import os
+import re
 import sys
 import sysconfig
 import types
@@ -170,6 +175,87 @@ def pass_fgraph_to_gpu_makers(opt_util):
     exec(compile(fixed, opt_util.__file__, "exec"), opt_util.__dict__)
 
 
+def numpy_version():
+    """numpy's (major, minor), without importing more of numpy than its version."""
+    from numpy.version import short_version
+
+    return tuple(int(part) for part in short_version.split(".")[:2])
+
+
+def without_numpy_distutils(source):
+    """``numpy.distutils`` is gone on Python 3.12 and later. Theano imports it at start-up,
+    only to ask numpy's header folder, which ``numpy.get_include()`` gives; where it is
+    gone, that is what the source asks instead."""
+    if importlib.util.find_spec("numpy.distutils") is not None:
+        return source
+    source = source.replace("import numpy.distutils\n", "import numpy\n")
+    return source.replace(
+        "numpy.distutils.misc_util.get_numpy_include_dirs()", "[numpy.get_include()]"
+    )
+
+
+# numpy 1.24 removed its aliases of Python's own types; Theano-PyMC still uses two.
+NUMPY_TYPE_ALIASES = re.compile(r"\bnp\.(int|complex)\b")
+
+
+# A cast's constructor, ``np.bool`` for a cast to bool, which numpy 1.24 to 1.26 lack.
+CAST_CTOR = "getattr(np, o_type.dtype)"
+
+
+def without_numpy_type_aliases(source):
+    """``np.int``, ``np.complex`` and ``np.bool`` were Python's ``int``, ``complex`` and
+    ``bool``; numpy 1.24 removed them (numpy 2 brought ``np.bool`` back, as ``np.bool_``), and
+    Theano-PyMC uses them, at import too. Where they are gone, the source names Python's own."""
+    numpy = numpy_version()
+    if numpy < (1, 24):
+        return source
+    source = NUMPY_TYPE_ALIASES.sub(r"\1", source)
+    if numpy < (2, 0):
+        source = source.replace(CAST_CTOR, f'(bool if o_type.dtype == "bool" else {CAST_CTOR})')
+    return source
+
+
+NUMPY2_ITEMSIZE = re.compile(r"PyArray_DESCR\(([^()]*)\)->elsize")
+NUMPY2_PY3K = """
+#ifndef NPY_PY3K
+#define NPY_PY3K 1
+#endif
+#ifndef PyInt_Check
+#define PyInt_Check PyLong_Check
+#define PyInt_AsLong PyLong_AsLong
+#define PyInt_FromLong PyLong_FromLong
+#endif
+"""
+
+
+def c_for_numpy2(code, numpy_major):
+    """The C code Theano generates, as numpy 2's headers take it: ``PyArray_Descr`` keeps its
+    item size behind ``PyArray_ITEMSIZE`` (in numpy 1 too), and ``npy_3kcompat.h`` no longer
+    defines ``NPY_PY3K`` and the ``PyInt_*`` names, without which the lazy linker's C does
+    not compile and Theano falls back to its slow Python loop. PyTensor made the same moves.
+    Unchanged for numpy 1."""
+    if numpy_major < 2:
+        return code
+    code = NUMPY2_ITEMSIZE.sub(r"PyArray_ITEMSIZE(\1)", code)
+    include = '#include "numpy/npy_3kcompat.h"\n'
+    return code.replace(include, include + NUMPY2_PY3K)
+
+
+def compile_c_for_numpy2(cmodule):
+    """Every module Theano compiles goes through ``GCC_compiler.compile_str``: the generated
+    C is rewritten there (``c_for_numpy2``), on numpy 2 only."""
+    numpy_major = numpy_version()[0]
+    if numpy_major < 2:
+        return
+    compile_str = cmodule.GCC_compiler.compile_str
+
+    @functools.wraps(compile_str)
+    def compile_rewritten(module_name, src_code, *args, **kwargs):
+        return compile_str(module_name, c_for_numpy2(src_code, numpy_major), *args, **kwargs)
+
+    cmodule.GCC_compiler.compile_str = staticmethod(compile_rewritten)
+
+
 # Under the environment's lib/: where `make cuda` links the CUDA libraries libgpuarray opens.
 CUDA_LINKS = "gpuarray-cuda"
 
@@ -193,9 +279,17 @@ AFTER_IMPORT = {
     "theano.sandbox.rng_mrg": [alias_mrg_random_streams],
     "theano.tensor.elemwise": [fix_openmp_pragma],
     "theano.link.c.basic": [version_empty_props],
+    "theano.link.c.cmodule": [compile_c_for_numpy2],
     "lasagne.nonlinearities": [add_elu],
 }
 IF_MISSING = {"theano.tensor.signal.downsample": make_downsample}
+REWRITTEN = {
+    "theano.link.c.cmodule": [without_numpy_distutils],
+    "theano.tensor.blas": [without_numpy_distutils],
+    "theano.tensor.random.basic": [without_numpy_type_aliases],
+    "theano.scalar.basic": [without_numpy_type_aliases],
+    "theano.tensor.basic": [without_numpy_type_aliases],
+}
 REFUSED = {"theano.scan.scan_perform_ext": scan_extension_unbuildable}
 
 
@@ -213,6 +307,24 @@ class _PatchingLoader(importlib.abc.Loader):
         self.loader.exec_module(module)
         for patch in self.patches:
             patch(module)
+
+
+class _RewritingLoader(importlib.machinery.SourceFileLoader):
+    """Compiles the module from its source as the rewrites leave it, never from nor into its
+    bytecode cache (which holds the source as it is); a source they leave as it is loads as
+    usual."""
+
+    def __init__(self, spec, rewrites):
+        super().__init__(spec.name, spec.origin)
+        self.rewrites = rewrites
+
+    def get_code(self, fullname):
+        source = original = self.get_source(fullname)
+        for rewrite in self.rewrites:
+            source = rewrite(source)
+        if source == original:
+            return super().get_code(fullname)
+        return compile(source, self.path, "exec", dont_inherit=True)
 
 
 class _MadeLoader(importlib.abc.Loader):
@@ -241,11 +353,13 @@ class PatchingFinder(importlib.abc.MetaPathFinder):
         refused = REFUSED.get(name)
         if refused is not None and refused():
             return importlib.util.spec_from_loader(name, _RefusingLoader(refused.__doc__))
-        if name not in AFTER_IMPORT and name not in IF_MISSING:
+        if name not in AFTER_IMPORT and name not in IF_MISSING and name not in REWRITTEN:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path, target)
         if spec is None and name in IF_MISSING:
             return importlib.util.spec_from_loader(name, _MadeLoader(IF_MISSING[name]))
+        if spec is not None and name in REWRITTEN:
+            spec.loader = _RewritingLoader(spec, REWRITTEN[name])
         if spec is not None and name in AFTER_IMPORT:
             spec.loader = _PatchingLoader(spec.loader, AFTER_IMPORT[name])
         return spec
@@ -255,7 +369,7 @@ def install():
     """Put the hook first on ``sys.meta_path`` (once); warn if it is too late for a module."""
     if any(isinstance(finder, PatchingFinder) for finder in sys.meta_path):
         return
-    early = sorted(name for name in AFTER_IMPORT if name in sys.modules)
+    early = sorted(name for name in {**AFTER_IMPORT, **REWRITTEN} if name in sys.modules)
     if early:
         print(
             f"legacy.compat: imported before the bridge, left unpatched: {early}", file=sys.stderr

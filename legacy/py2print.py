@@ -38,6 +38,7 @@ import ast
 import builtins
 import linecache
 import sys
+import warnings
 
 from fissix import pygram, pytree
 from fissix.pgen2 import driver, token
@@ -286,6 +287,17 @@ def _rewritten(source):
     return str(tree)[:-1]
 
 
+def _line_as_written(error, source):
+    """Python 3's ``error`` with its line as the cell has it: Python 3.12's tokenizer reports
+    the line without its newline, where 3.11 (and 2.7) kept it."""
+    lines = source.splitlines(keepends=True)
+    if error.lineno and error.lineno <= len(lines):
+        line = lines[error.lineno - 1]
+        if error.text == line.rstrip("\r\n"):
+            error.text = line
+    return error
+
+
 class Py2Print:
     """The input transformer (lines in, lines out), applied after IPython's own.
 
@@ -330,12 +342,12 @@ class Py2Print:
         Python 2 syntax Python 3 has not (``<>``, ...): that gets a line saying what to write.
         """
         if self.print_function:
-            return python3
+            return _line_as_written(python3, source)
         found = py2syntax.python27_error(source)
         if found is None:
             return self.compiler_error(source, filename, python3)
         if py2syntax.python3_reads_further(source, found, python3):
-            return python3
+            return _line_as_written(python3, source)
         return found.exception(filename)
 
     def compiler_error(self, source, filename, python3):
@@ -445,6 +457,44 @@ def _unhook_compiler(compiler):
             delattr(compiler, name)
 
 
+def _hook_tokenizer(manager):
+    """IPython tokenizes a cell before any transformer sees it, and a tokenizer error (bad
+    indentation) stops the cell there: its line, as the cell has it (``_line_as_written``)."""
+    _unhook_tokenizer(manager)
+    transform_cell = manager.transform_cell
+
+    def transform_cell_as_written(cell):
+        try:
+            return transform_cell(cell)
+        except SyntaxError as error:
+            raise _line_as_written(error, cell) from None
+
+    transform_cell_as_written.py2print = True
+    manager.transform_cell = transform_cell_as_written
+
+
+def _unhook_tokenizer(manager):
+    if getattr(vars(manager).get("transform_cell"), "py2print", False):
+        del manager.transform_cell
+
+
+# Python 2 took an unknown escape such as the notebook's '$z\sim p(z)$' as it stands, silently;
+# Python 3 takes it the same, and says so: a DeprecationWarning (hidden) up to 3.11, a
+# SyntaxWarning on every run of the cell from 3.12.
+INVALID_ESCAPE = ("ignore", r"invalid escape sequence", Warning)
+
+
+def quiet_invalid_escapes(quiet=True):
+    """Cells compile unknown escapes without a word, as Python 2 did (or, not ``quiet``, as
+    Python 3 does)."""
+    action, message, category = INVALID_ESCAPE
+    warnings.filters[:] = [
+        f for f in warnings.filters if not (f[0] == action and f[1] and f[1].pattern == message)
+    ]
+    if quiet:
+        warnings.filterwarnings(action, message, category)
+
+
 def load_ipython_extension(ip):
     """Rewrite print statements in each cell, flush softspace after it, print as in 2016;
     tracebacks show the cells as written, syntax errors are Python 2.7's."""
@@ -455,6 +505,8 @@ def load_ipython_extension(ip):
     transformer = Py2Print()
     ip.input_transformers_post.append(transformer)
     _hook_compiler(ip.compile, transformer)
+    _hook_tokenizer(ip.input_transformer_manager)
+    quiet_invalid_escapes()
     ip.events.register("post_run_cell", flush_softspace)
     ip.set_custom_exc((NameError, AttributeError), python2_names)
 
@@ -465,6 +517,8 @@ def unload_ipython_extension(ip):
         t for t in ip.input_transformers_post if not isinstance(t, Py2Print)
     ]
     _unhook_compiler(ip.compile)
+    _unhook_tokenizer(ip.input_transformer_manager)
+    quiet_invalid_escapes(False)
     ip.set_custom_exc((), None)
     ip.ast_transformers[:] = [t for t in ip.ast_transformers if not isinstance(t, ClassicDivision)]
     ip.events.unregister("post_run_cell", flush_softspace)

@@ -64,7 +64,8 @@ class BuildError(Exception):
     """A reason to stop, said in one line."""
 
 
-def is_python27(python):
+def is_python(python, version):
+    """Whether ``python`` runs, as a Python ``version`` ("2.7", "3.12", ...)."""
     try:
         out = subprocess.run(
             [python, "-c", "import sys; sys.stdout.write('%d.%d' % sys.version_info[:2])"],
@@ -74,7 +75,7 @@ def is_python27(python):
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
-    return out.returncode == 0 and out.stdout == "2.7"
+    return out.returncode == 0 and out.stdout == version
 
 
 def pyenv_root():
@@ -87,21 +88,29 @@ def pyenv_root():
     return os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
 
 
+def find_python(version):
+    """A working Python ``version``: python<version> on PATH, else pyenv's newest; None if none.
+    (pyenv's shims are on PATH but may not resolve.)"""
+    found = glob.glob(
+        os.path.join(pyenv_root(), "versions", f"{version}*", "bin", f"python{version}")
+    )
+    for python in [shutil.which(f"python{version}"), *sorted(found, reverse=True)]:
+        if python and is_python(python, version):
+            return python
+    return None
+
+
 def find_python27():
-    """A working CPython 2.7: PYTHON27, else python2.7 on PATH, else pyenv's; None if none.
+    """A working CPython 2.7: PYTHON27, else ``find_python("2.7")``; None if none.
 
     A PYTHON27 that is not a working Python 2.7 is an error, not a reason to look further.
     """
     chosen = os.environ.get("PYTHON27")
     if chosen:
-        if not is_python27(chosen):
+        if not is_python(chosen, "2.7"):
             raise BuildError(f"PYTHON27={chosen} is not a working CPython 2.7")
         return chosen
-    versions = glob.glob(os.path.join(pyenv_root(), "versions", "2.7*", "bin", "python2.7"))
-    for python in [shutil.which("python2.7"), *sorted(versions, reverse=True)]:
-        if python and is_python27(python):  # pyenv's shim is on PATH but may not resolve
-            return python
-    return None
+    return find_python("2.7")
 
 
 def git_tree_id(archive, restore=None):

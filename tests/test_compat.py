@@ -253,3 +253,98 @@ def test_our_compiled_ops_leave_subnormal_floats_alone():
     assert f(np.zeros(4, dtype="float32")).tolist() == [0.0] * 4
     tiny = np.array([1e-40], dtype="float32")
     assert (tiny * np.float32(1.0))[0] != 0.0
+
+
+def upstream_source(module):
+    return (UPSTREAM / module.replace("theano/", "", 1)).read_text()
+
+
+def test_without_numpy_distutils_asks_numpy_for_its_headers(monkeypatch):
+    """Both ways: where numpy.distutils exists (3.11), cmodule's source is left as it is;
+    where it is gone (3.12, 3.13), it no longer imports it at start-up, and the header
+    folder it asked comes from numpy.get_include()."""
+    import importlib.util
+
+    source = upstream_source("theano/link/c/cmodule.py")
+    assert compat.without_numpy_distutils(source) is source
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "numpy.distutils" else real_find_spec(name, *a),
+    )
+    mended = compat.without_numpy_distutils(source)
+    start_up, _, blas_ldflags = mended.partition("def default_blas_ldflags")
+    assert "import numpy.distutils" not in start_up and "numpy.distutils" not in start_up
+    assert "numpy_inc_dirs = [numpy.get_include()]" in start_up
+    assert "import numpy.distutils" in blas_ldflags  # only asked without blas.ldflags
+    compile(mended, "cmodule.py", "exec")
+    blas = compat.without_numpy_distutils(upstream_source("theano/tensor/blas.py"))
+    assert "import numpy.distutils\n" not in blas and "import numpy.distutils.__config__" in blas
+
+
+@pytest.mark.parametrize(
+    ("numpy", "rewritten"), [((1, 23), False), ((1, 26), True), ((2, 1), True)]
+)
+def test_without_numpy_type_aliases_names_pythons_own(monkeypatch, numpy, rewritten):
+    """Both ways: numpy 1.23 has np.int and np.complex, and the sources stay; from 1.24 they
+    name int and complex, np.int32, np.complex64, ... untouched; the cast to bool's
+    constructor is Python's bool where numpy has no np.bool (1.24 to 1.26)."""
+    monkeypatch.setattr(compat, "numpy_version", lambda: numpy)
+    random = upstream_source("theano/tensor/random/basic.py")
+    scalar = upstream_source("theano/scalar/basic.py")
+    mended = compat.without_numpy_type_aliases(random)
+    assert ("otypes=[int]" in mended) is rewritten
+    assert ("otypes=[np.int]" in mended) is not rewritten
+    mended = compat.without_numpy_type_aliases(scalar)
+    assert ("np.complex(" not in mended) is rewritten
+    assert mended.count("np.complex64") == scalar.count("np.complex64")
+    assert mended.count("np.int32") == scalar.count("np.int32")
+    assert ('(bool if o_type.dtype == "bool" else' in mended) is (numpy == (1, 26))
+    compile(mended, "basic.py", "exec")
+
+
+C_BEFORE = (
+    '#include "numpy/npy_3kcompat.h"\n'
+    "npy_intp s = PyArray_STRIDES(V3)[0] / PyArray_DESCR(V3)->elsize;\n"
+    "#if defined(NPY_PY3K)\nlong n = PyInt_AsLong(count);\n#endif\n"
+)
+
+
+def test_c_for_numpy2_rewrites_only_for_numpy_2():
+    assert compat.c_for_numpy2(C_BEFORE, 1) is C_BEFORE
+    after = compat.c_for_numpy2(C_BEFORE, 2)
+    assert "->elsize" not in after and "PyArray_STRIDES(V3)[0] / PyArray_ITEMSIZE(V3);" in after
+    assert after.startswith('#include "numpy/npy_3kcompat.h"\n\n#ifndef NPY_PY3K\n')
+    assert "#define PyInt_AsLong PyLong_AsLong" in after
+
+
+def test_theano_compiles_its_c_as_rewritten_for_numpy_2(tmp_path):
+    """The rewrite through Theano's compiler, forced here on numpy 1 (whose headers take it
+    too): the MRG sampler's and DimShuffle's C (which read the item size) and the lazy
+    linker compile, in a fresh cache, and compute what they compute unrewritten."""
+    graph = (
+        "import numpy as np, theano, theano.tensor as T\n"
+        "from theano.sandbox.rng_mrg import MRG_RandomStream\n"
+        "x = T.matrix('x')\n"
+        "u = MRG_RandomStream(1).uniform((3, 4))\n"
+        "f = theano.function([x], (x.dimshuffle(1, 0) * u.T).sum())\n"
+        "from theano.link.c import lazylinker_c\n"
+        "print(repr(float(f(np.ones((3, 4), dtype='float32')))), lazylinker_c.get_version())\n"
+    )
+    forced = "from legacy import compat; compat.numpy_version = lambda: (2, 1)\n"
+    runs = {}
+    for name, code in [("numpy 1", graph), ("forced", forced + graph)]:
+        flags = f"base_compiledir={tmp_path / name.replace(' ', '')}"
+        out = run_python(code, THEANO_FLAGS=flags)
+        assert out.returncode == 0, out.stderr[-3000:]
+        runs[name] = out.stdout
+    assert runs["forced"] == runs["numpy 1"]
+    sources = list((tmp_path / "forced").rglob("mod.cpp"))
+    assert sources and not any("->elsize" in path.read_text() for path in sources)
+    assert any("PyArray_ITEMSIZE(" in path.read_text() for path in sources)
+    assert any("->elsize" in path.read_text() for path in (tmp_path / "numpy1").rglob("mod.cpp"))
+
+
+def test_c_modules_built_against_numpy_1_and_2_never_share_a_folder():
+    assert theano.config.compiledir.endswith(f"-numpy{np.__version__}")

@@ -27,7 +27,8 @@ def fresh_venv(tmp_path_factory):
     venv = tmp_path_factory.mktemp("fresh") / "venv"
     run([sys.executable, "-m", "venv", str(venv)], cwd=REPO)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-deps"]
-    run([*pip, "--require-hashes", "-r", "requirements.txt"], cwd=REPO)
+    lock = REPO / "locks" / ("python{}.{}.txt".format(*sys.version_info[:2]))
+    run([*pip, "--require-hashes", "-r", str(lock)], cwd=REPO)
     return venv
 
 
@@ -40,7 +41,7 @@ def outside_env(venv, home):
 
 
 def site_packages(venv):
-    return venv / "lib" / "python3.11" / "site-packages"
+    return venv / "lib" / ("python{}.{}".format(*sys.version_info[:2])) / "site-packages"
 
 
 @contextmanager
@@ -150,7 +151,7 @@ def test_nbconvert_executes_a_notebook_in_another_folder(tmp_path):
 def test_set_up_makes_again_a_venv_it_cannot_use(tmp_path, made_by):
     # A venv cut off while being made (Ctrl-C during python -m venv) has no pip; one of
     # another Python cannot take the lock. Both are made again, saying so in one line; here
-    # the new one stops at once, its Python (a stand-in) not being a 3.11.
+    # the new one stops at once, its Python (a stand-in) not being one the project runs on.
     env = tmp_path / "env"
     if made_by == "a venv without pip":
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", env], check=True)
@@ -166,4 +167,27 @@ def test_set_up_makes_again_a_venv_it_cannot_use(tmp_path, made_by):
     assert done.returncode == 2
     assert done.stdout.startswith(f"set-up: making {env} again: it holds ")
     assert not env.exists()
-    assert done.stderr.startswith("set-up: the lock is for Python 3.11 (3.11.0 or later)")
+    assert done.stderr.startswith(
+        "set-up: vae-legacy runs on Python 3.11, 3.12, 3.13, and /bin/false is missing: install"
+    )
+
+
+def test_set_up_without_a_supported_python_says_so_in_one_line(tmp_path):
+    """Before anything is installed: a Python the project does not run on (a stand-in 3.10)
+    is named, with the supported versions and the ways to get one."""
+    python = tmp_path / "python3"
+    python.write_text('#!/bin/sh\ncase "$1" in -V) echo Python 3.10.12;; *) echo 3.10;; esac\n')
+    python.chmod(0o755)
+    env = tmp_path / "env"
+    done = subprocess.run(
+        ["make", "-s", f"ENV={env}", f"PYTHON={python}", f"{env}/.vae-legacy-ready"],
+        capture_output=True, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines()[0] == (
+        f"set-up: vae-legacy runs on Python 3.11, 3.12, 3.13, and {python} is Python 3.10.12:"
+        " install one (Debian 12's python3 is 3.11, Debian 13's 3.13, Ubuntu 24.04's 3.12, with"
+        " python3-venv; or pyenv install 3.13; or conda with environment.yml), then"
+        " PYTHON=/path/to/python3.X make"
+    )
+    assert not env.exists()

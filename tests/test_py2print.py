@@ -643,3 +643,32 @@ def test_numpy_integers_divide_as_on_the_2016_stack(stack_2016, shell, capsys):
     assert out.startswith("3 [ 3 -4] 3 -4\n") and not raised
     run_cells(shell, NUMPY_DIVISION)
     assert capsys.readouterr() == (out, err)
+
+
+def test_an_error_keeps_its_line_as_the_cell_has_it():
+    """Both ways: Python 3.12's tokenizer reports a line without its newline (3.11's and 2.7's
+    with it): given back as the cell has it; a line already whole, or another, is kept."""
+    cell = 'if True:\n    print "a"\n  print "b"\n'
+    error = IndentationError("unindent", ("<cell>", 3, 11, '  print "b"'))
+    assert py2print._line_as_written(error, cell).text == '  print "b"\n'
+    whole = IndentationError("unindent", ("<cell>", 3, 11, '  print "b"\n'))
+    assert py2print._line_as_written(whole, cell).text == '  print "b"\n'
+    other = SyntaxError("invalid syntax", ("<cell>", 2, 1, "x"))
+    assert py2print._line_as_written(other, cell).text == "x"
+
+
+def test_unknown_escapes_compile_quietly_as_on_python_2(shell):
+    """The notebook's '$z\\sim p(z)$' warns on Python 3.12 and later (a SyntaxWarning; a
+    DeprecationWarning before), as every unknown escape does. Both ways: with the
+    extension's filter it compiles without a word, without it Python 3 warns."""
+    import warnings
+
+    cell = "label = '$z\\sim p(z)$'\n"
+    for quiet in (False, True):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            py2print.quiet_invalid_escapes(quiet)
+            compile(cell, "<cell>", "exec")
+        said = [str(w.message) for w in caught]
+        assert said == ([] if quiet else ["invalid escape sequence '\\s'"]), said
+    py2print.quiet_invalid_escapes()
