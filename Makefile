@@ -111,7 +111,7 @@ $(READY): $(wildcard $(LOCK)) pyproject.toml locks/build/sitecustomize.py $(shel
 	@test -x $(PY) || { echo "set-up: creating $(ENV) with $(PYTHON) (Python $(PYVER))"; $(PYTHON) -m venv $(ENV); }
 	awk '/^[a-z0-9]/ {keep = /^(setuptools|wheel|packaging)==/} keep' $(LOCK) >$(ENV)/build-tools.txt
 	$(PIP) --require-hashes -r $(ENV)/build-tools.txt
-	PYTHONPATH=$(CURDIR)/locks/build $(PIP) --require-hashes --no-build-isolation -r $(LOCK)
+	PYTHONPATH=$(CURDIR)/locks/build $(PIP) --require-hashes --no-build-isolation --use-pep517 -r $(LOCK)
 	$(PIP) --no-build-isolation -e .
 	$(PY) notebook_cells.py
 	@touch $@

@@ -29,6 +29,9 @@ from pathlib import Path
 from legacy.compat import CUDA_LINKS
 from stack2016.build import BuildError, run, source_archive, unpack_verified
 
+# pygpu's versioneer.py is Theano-PyMC's: it builds with the same mend as the locks' sdists.
+BUILD_MENDS = Path(__file__).resolve().parents[1] / "locks" / "build"
+
 COMMIT = "f036aef3a425560161de362f390d238f4e7c1721"
 TREE = "84eb06792702567029f09296934ae79809415356"
 URL = f"https://github.com/Theano/libgpuarray/archive/{COMMIT}.tar.gz"
@@ -146,16 +149,34 @@ def build(prefix, source):
         flags = {
             "CFLAGS": f"-I{prefix / 'include'}",
             "LDFLAGS": f"-L{prefix / 'lib'} -Wl,-rpath,{prefix / 'lib'}",
+            "PYTHONPATH": str(BUILD_MENDS),
         }
         run(sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
             "--disable-pip-version-check", "--prefix", prefix, top,
             env={**os.environ, **flags}, cwd=work)  # fmt: skip
 
 
+def unbuildable_on(python):
+    """Why pygpu 0.7.6 cannot be built on Python ``python`` (major, minor), or None. Its setup
+    needs Cython below 3.0, whose C calls CPython 3.12's ``_PyLong_AsByteArray``, which 3.13
+    changed, and reads numpy 1's ``PyArray_Descr`` (3.13's lock has numpy 2)."""
+    if python >= (3, 13):
+        return (
+            f"pygpu 0.7.6 does not build on Python {python[0]}.{python[1]} (its Cython 0.29 "
+            "code is for CPython 3.12 and numpy 1): make the GPU environment with Python 3.11 "
+            "or 3.12, e.g. PYTHON=python3.12 make cuda"
+        )
+    return None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prefix", type=Path, default=Path(sys.prefix), help="the environment")
     args = parser.parse_args(argv)
+    unbuildable = unbuildable_on(sys.version_info[:2])
+    if unbuildable:
+        print(f"gpu_backend: {unbuildable}", file=sys.stderr)
+        return 2
     try:
         build(args.prefix, os.environ.get("LIBGPUARRAY_SOURCE"))
         print("gpu_backend: [3/3] linking the CUDA libraries libgpuarray opens")

@@ -194,8 +194,8 @@ def without_numpy_distutils(source):
     )
 
 
-# numpy 1.24 removed its aliases of Python's own types; Theano-PyMC still uses two.
-NUMPY_TYPE_ALIASES = re.compile(r"\bnp\.(int|complex)\b")
+# numpy 1.24 removed its aliases of Python's own types; Theano-PyMC and pygpu still use three.
+NUMPY_TYPE_ALIASES = re.compile(r"\bnp\.(int|complex|bool)\b")
 
 
 # A cast's constructor, ``np.bool`` for a cast to bool, which numpy 1.24 to 1.26 lack.
@@ -205,7 +205,8 @@ CAST_CTOR = "getattr(np, o_type.dtype)"
 def without_numpy_type_aliases(source):
     """``np.int``, ``np.complex`` and ``np.bool`` were Python's ``int``, ``complex`` and
     ``bool``; numpy 1.24 removed them (numpy 2 brought ``np.bool`` back, as ``np.bool_``), and
-    Theano-PyMC uses them, at import too. Where they are gone, the source names Python's own."""
+    Theano-PyMC and pygpu use them, at import too (Theano also as ``getattr(np, "bool")``).
+    Where they are gone, the source names Python's own."""
     numpy = numpy_version()
     if numpy < (1, 24):
         return source
@@ -289,6 +290,7 @@ REWRITTEN = {
     "theano.tensor.random.basic": [without_numpy_type_aliases],
     "theano.scalar.basic": [without_numpy_type_aliases],
     "theano.tensor.basic": [without_numpy_type_aliases],
+    "pygpu.dtypes": [without_numpy_type_aliases],
 }
 REFUSED = {"theano.scan.scan_perform_ext": scan_extension_unbuildable}
 

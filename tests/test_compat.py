@@ -2,6 +2,7 @@
 
 import inspect
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -259,20 +260,28 @@ def upstream_source(module):
     return (UPSTREAM / module.replace("theano/", "", 1)).read_text()
 
 
+def numpy_distutils(monkeypatch, present):
+    """Make numpy.distutils look present (Python 3.11) or gone (3.12 and later) to the bridge."""
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args):
+        if name == "numpy.distutils":
+            return object() if present else None
+        return real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
 def test_without_numpy_distutils_asks_numpy_for_its_headers(monkeypatch):
     """Both ways: where numpy.distutils exists (3.11), cmodule's source is left as it is;
     where it is gone (3.12, 3.13), it no longer imports it at start-up, and the header
     folder it asked comes from numpy.get_include()."""
-    import importlib.util
-
     source = upstream_source("theano/link/c/cmodule.py")
+    numpy_distutils(monkeypatch, present=True)
     assert compat.without_numpy_distutils(source) is source
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *a: None if name == "numpy.distutils" else real_find_spec(name, *a),
-    )
+    numpy_distutils(monkeypatch, present=False)
     mended = compat.without_numpy_distutils(source)
     start_up, _, blas_ldflags = mended.partition("def default_blas_ldflags")
     assert "import numpy.distutils" not in start_up and "numpy.distutils" not in start_up
@@ -302,6 +311,9 @@ def test_without_numpy_type_aliases_names_pythons_own(monkeypatch, numpy, rewrit
     assert mended.count("np.int32") == scalar.count("np.int32")
     assert ('(bool if o_type.dtype == "bool" else' in mended) is (numpy == (1, 26))
     compile(mended, "basic.py", "exec")
+    pygpu = 'register_dtype(np.bool, ["ga_bool", "bool"])\nregister_dtype(np.bool_, [])\n'
+    assert (compat.without_numpy_type_aliases(pygpu) != pygpu) is rewritten
+    assert compat.without_numpy_type_aliases(pygpu).endswith("register_dtype(np.bool_, [])\n")
 
 
 C_BEFORE = (
@@ -319,31 +331,55 @@ def test_c_for_numpy2_rewrites_only_for_numpy_2():
     assert "#define PyInt_AsLong PyLong_AsLong" in after
 
 
-def test_theano_compiles_its_c_as_rewritten_for_numpy_2(tmp_path):
+MRG_AND_DIMSHUFFLE = (
+    "import numpy as np, theano, theano.tensor as T\n"
+    "from theano.sandbox.rng_mrg import MRG_RandomStream\n"
+    "x = T.matrix('x')\n"
+    "u = MRG_RandomStream(1).uniform((3, 4))\n"
+    "f = theano.function([x], (x.dimshuffle(1, 0) * u.T).sum())\n"
+    "from theano.link.c import lazylinker_c\n"
+    "print(repr(float(f(np.ones((3, 4), dtype='float32')))), lazylinker_c.get_version())\n"
+)
+
+
+def c_sources(folder):
+    return [path.read_text() for path in folder.rglob("mod.cpp")]
+
+
+@pytest.mark.skipif(compat.numpy_version() >= (2, 0), reason="numpy 2 here: the next test")
+def test_theano_compiles_its_c_as_rewritten_for_numpy_2_on_numpy_1_too(tmp_path):
     """The rewrite through Theano's compiler, forced here on numpy 1 (whose headers take it
     too): the MRG sampler's and DimShuffle's C (which read the item size) and the lazy
     linker compile, in a fresh cache, and compute what they compute unrewritten."""
-    graph = (
-        "import numpy as np, theano, theano.tensor as T\n"
-        "from theano.sandbox.rng_mrg import MRG_RandomStream\n"
-        "x = T.matrix('x')\n"
-        "u = MRG_RandomStream(1).uniform((3, 4))\n"
-        "f = theano.function([x], (x.dimshuffle(1, 0) * u.T).sum())\n"
-        "from theano.link.c import lazylinker_c\n"
-        "print(repr(float(f(np.ones((3, 4), dtype='float32')))), lazylinker_c.get_version())\n"
-    )
     forced = "from legacy import compat; compat.numpy_version = lambda: (2, 1)\n"
     runs = {}
-    for name, code in [("numpy 1", graph), ("forced", forced + graph)]:
-        flags = f"base_compiledir={tmp_path / name.replace(' ', '')}"
-        out = run_python(code, THEANO_FLAGS=flags)
+    for name, code in [("numpy1", MRG_AND_DIMSHUFFLE), ("forced", forced + MRG_AND_DIMSHUFFLE)]:
+        out = run_python(code, THEANO_FLAGS=f"base_compiledir={tmp_path / name}")
         assert out.returncode == 0, out.stderr[-3000:]
         runs[name] = out.stdout
-    assert runs["forced"] == runs["numpy 1"]
-    sources = list((tmp_path / "forced").rglob("mod.cpp"))
-    assert sources and not any("->elsize" in path.read_text() for path in sources)
-    assert any("PyArray_ITEMSIZE(" in path.read_text() for path in sources)
-    assert any("->elsize" in path.read_text() for path in (tmp_path / "numpy1").rglob("mod.cpp"))
+    assert runs["forced"] == runs["numpy1"]
+    assert any("->elsize" in source for source in c_sources(tmp_path / "numpy1"))
+    forced_sources = c_sources(tmp_path / "forced")
+    assert not any("->elsize" in source for source in forced_sources)
+    assert any("PyArray_ITEMSIZE(" in source for source in forced_sources)
+
+
+@pytest.mark.skipif(compat.numpy_version() < (2, 0), reason="numpy 1 here: the test before")
+def test_theano_compiles_its_c_for_numpy_2_only_rewritten(tmp_path):
+    """Both ways on numpy 2: rewritten, the C compiles and runs, in a fresh cache; without the
+    rewrite it does not compile (``PyArray_Descr`` has no ``elsize``)."""
+    out = run_python(MRG_AND_DIMSHUFFLE, THEANO_FLAGS=f"base_compiledir={tmp_path / 'bridge'}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    sources = c_sources(tmp_path / "bridge")
+    assert sources and not any("->elsize" in source for source in sources)
+    unpatched = "from legacy import compat; compat.AFTER_IMPORT.pop('theano.link.c.cmodule')\n"
+    out = run_python(
+        unpatched + MRG_AND_DIMSHUFFLE, THEANO_FLAGS=f"base_compiledir={tmp_path / 'bare'}"
+    )
+    assert out.returncode != 0
+    assert re.search(r"PyArray_Descr.* has no member named .elsize.", out.stderr), out.stderr[
+        -2000:
+    ]
 
 
 def test_c_modules_built_against_numpy_1_and_2_never_share_a_folder():

@@ -53,6 +53,8 @@ def built(tmp_path_factory):
     """libgpuarray and pygpu built into a temporary prefix: (prefix, its site-packages)."""
     if not SOURCE:
         pytest.skip("LIBGPUARRAY_SOURCE is not set (.ci/run sets it to ../shared's copy)")
+    if build.unbuildable_on(sys.version_info[:2]):
+        pytest.skip(build.unbuildable_on(sys.version_info[:2]))
     prefix = tmp_path_factory.mktemp("gpu")
     done = subprocess.run(
         [sys.executable, "-m", "gpu_backend.build", "--prefix", prefix],
@@ -311,3 +313,13 @@ def test_a_failing_optimization_stops_the_compile_instead_of_leaving_the_graph()
     assert refused.returncode == 1 and "a lift that cannot run" in refused.stderr
     logged = run(THEANO_FLAGS="on_opt_error=warn")
     assert logged.stdout.split() == ["compiled"] and "Optimization failure" in logged.stderr
+
+
+def test_the_backend_is_refused_in_one_line_where_pygpu_cannot_build(capsys):
+    """Python 3.13: one line, before anything is fetched or built; 3.11 and 3.12 build."""
+    assert build.unbuildable_on((3, 11)) is None and build.unbuildable_on((3, 12)) is None
+    assert build.unbuildable_on((3, 13)).startswith("pygpu 0.7.6 does not build on Python 3.13")
+    if build.unbuildable_on(sys.version_info[:2]):
+        assert build.main(["--prefix", "/nonexistent"]) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith("gpu_backend: pygpu 0.7.6 does not build on Python 3.13")
