@@ -104,7 +104,7 @@ class IPCKernelManager(AsyncKernelManager):
     port. The socket paths derive from the connection file, so they are absolute; a bare
     KernelManager's (a relative ``kernel-ipc``) would be looked for in this process's folder
     and made in the kernel's, the notebook's. The environment's Jupyter servers do the same
-    through the ``jupyter_config.json`` that ``legacy.install`` writes.
+    through the ``jupyter_config.json`` that the install puts in the environment (``install/``).
     """
 
     @default("transport")

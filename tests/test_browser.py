@@ -16,14 +16,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import WARNING_LINE, notebook_source
+from conftest import REPO, WARNING_LINE, notebook_source
 from nbformat.sign import NotebookNotary
 
 import lab
 import run_notebook
 import run_record
 
-REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/lib/chromium/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",  # as root, Chromium runs only without its sandbox

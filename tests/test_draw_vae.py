@@ -1,13 +1,10 @@
 """VAE.png, the figure the notebook's markdown shows, is what draw_vae.py draws."""
 
-from pathlib import Path
-
 import numpy as np
+from conftest import REPO
 from matplotlib.image import imread
 
 import draw_vae
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_vae_png_is_what_the_script_draws(tmp_path):

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import notebook_source
+from conftest import REPO, notebook_source
 from ipykernel.ipkernel import IPythonKernel
 from nbformat.sign import NotebookNotary
 
 import lab
 
-REPO = Path(__file__).resolve().parents[1]
 URL = re.compile(r"http://127\.0\.0\.1:\d+/lab/tree/vae_exercise\.ipynb\?token=[0-9a-f]{48}")
 
 

@@ -5,7 +5,6 @@ The whole suite runs on the environment's Python (3.11); these build ``.venv-3.1
 ``.venv-3.13`` with ``make`` as a user would, and run ``historical/side_by_side.py`` there.
 """
 
-import json
 import os
 import re
 import subprocess
@@ -13,6 +12,7 @@ import subprocess
 import pytest
 from conftest import REPO, WARNING_LINE, copy_of_notebook
 
+import run_record
 from stack2016 import build
 
 # Per Python, the numpy of its lock: the oldest with wheels for it.
@@ -75,7 +75,7 @@ def test_the_seeded_notebook_prints_the_2016_stacks_lines(
     assert not WARNING_LINE.findall(stderr), stderr
     metrics = {}
     for folder in runs.iterdir():
-        record = json.loads((folder / "metrics.json").read_text())
+        record = run_record.read(folder)
         metrics[record["stack"]] = record
     today = metrics["today"]["environment"]
     assert today["python"].startswith(version + ".") and today["numpy"] == NUMPY[version]

@@ -22,6 +22,7 @@ from conftest import REPO, WARNING_LINE, copy_of_notebook
 
 import notebook_cells
 import run_notebook
+import run_record
 
 
 def test_forward_pass_of_the_unchanged_notebook(notebook_folder, tmp_path):
@@ -29,7 +30,7 @@ def test_forward_pass_of_the_unchanged_notebook(notebook_folder, tmp_path):
     notebook = copy_of_notebook(notebook_folder, "forward.ipynb", notebook_cells.FORWARD)
     folder, failure = run_notebook.run(notebook, tmp_path / "runs")
     assert failure is None
-    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics = run_record.read(folder)
     LL, logpx, KL = metrics["forward_pass"]
     assert all(math.isfinite(v) for v in (LL, logpx, KL))
     assert LL == pytest.approx(logpx - KL, rel=1e-5, abs=1e-3)
@@ -49,7 +50,7 @@ def test_whole_notebook_end_to_end(notebook_folder, tmp_path, capfd):
     assert "[cell 10/10]" in err and "Epoch 9\tTrain" in err
     assert not WARNING_LINE.findall(out + err), out + err
     (folder,) = (tmp_path / "runs").iterdir()
-    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics = run_record.read(folder)
     assert metrics["status"] == "ok" and metrics["seed"] == 4
     assert [e["epoch"] for e in metrics["epochs"]] == list(range(10))
     for e in metrics["epochs"]:
@@ -91,7 +92,7 @@ def test_a_failing_cell_stops_the_run_and_names_its_line(tmp_path, capsys):
     assert "ZeroDivisionError" in err
     (folder,) = (tmp_path / "runs").iterdir()
     assert folder.name.endswith("-failed")
-    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics = run_record.read(folder)
     assert metrics["status"] == "failed"
     assert metrics["failure"]["cell"] == 2
     assert (folder / "stdout.txt").read_text() == "first\n"
@@ -131,7 +132,7 @@ def test_the_failing_line_is_the_cells_own(tmp_path, cell, line, source, error):
     assert failure["line"] == line
     assert failure["source"] == (source or cell.splitlines()[line - 1])
     assert failure["error"].startswith(error)
-    assert json.loads((folder / "metrics.json").read_text())["failure"] == failure
+    assert run_record.read(folder)["failure"] == failure
 
 
 class FixedTime(datetime.datetime):
@@ -153,7 +154,7 @@ def test_runs_in_the_same_second_each_keep_their_folder(tmp_path, monkeypatch):
     assert [f.name for f in folders] == [stamp, f"{stamp}-2-failed", f"{stamp}-3"]
     assert sorted(p.name for p in runs.iterdir()) == sorted(f.name for f in folders)
     assert [(f / "stdout.txt").read_text() for f in folders] == ["first\n", "second\n", "third\n"]
-    statuses = [json.loads((f / "metrics.json").read_text())["status"] for f in folders]
+    statuses = [run_record.read(f)["status"] for f in folders]
     assert statuses == ["ok", "failed", "ok"]
 
 
@@ -282,7 +283,7 @@ def test_ctrl_c_keeps_the_partial_run(tmp_path):
     assert len(said) == 1 and said[0].startswith("run_notebook: interrupted at cell 2, line ")
     (folder,) = (tmp_path / "runs").iterdir()
     assert folder.name.endswith("-interrupted") and said[0].endswith(str(folder))
-    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics = run_record.read(folder)
     assert metrics["status"] == "interrupted"
     assert metrics["failure"]["cell"] == 2 and metrics["failure"]["error"] == "KeyboardInterrupt"
     assert metrics["failure"]["line"] in (3, 4)  # in the print or the sleep
@@ -308,7 +309,7 @@ def test_sigterm_and_sighup_keep_the_partial_run_as_ctrl_c_does(tmp_path, signum
     assert len(said) == 1 and said[0].startswith(f"run_notebook: stopped by {name} at cell 2")
     (folder,) = (tmp_path / "runs").iterdir()
     assert folder.name.endswith("-interrupted") and said[0].endswith(str(folder))
-    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics = run_record.read(folder)
     assert metrics["status"] == "interrupted" and metrics["failure"]["error"] == name
     assert (folder / "stdout.txt").read_text().startswith("start\ntick 0\ntick 1\ntick 2\n")
 
@@ -324,7 +325,7 @@ def test_a_second_ctrl_c_stops_waiting_on_a_stubborn_cell(tmp_path):
     assert len(said) == 1 and said[0].startswith("run_notebook: interrupted at cell 2")
     (folder,) = (tmp_path / "runs").iterdir()
     assert folder.name.endswith("-interrupted")
-    assert json.loads((folder / "metrics.json").read_text())["status"] == "interrupted"
+    assert run_record.read(folder)["status"] == "interrupted"
     assert (folder / "stdout.txt").read_text().startswith("start\n")
 
 
@@ -431,7 +432,7 @@ def test_a_run_killed_outright_reads_as_dead_not_as_running(tmp_path, capsys):
     process = start_run(tmp_path, "print 'start'", LOOP)
     ctrl_c_when(process, "tick 1", signum=signal.SIGKILL)
     (folder,) = (tmp_path / "runs").iterdir()
-    record = json.loads((folder / "metrics.json").read_text())
+    record = run_record.read(folder)
     assert record["status"] == "running" and run_notebook.run_record.still_running(record) is False
     with pytest.raises(run_notebook.run_record.RecordError, match="the run died before it ended"):
         run_notebook.run_record.read_finished(folder)
@@ -461,6 +462,6 @@ def test_a_full_disk_while_saving_ends_as_a_failed_run_saying_why(tmp_path, monk
         f"could not save the run: No space left on device; what was saved is in {folder}"
     )
     assert folder.name.endswith("-failed") and not list(folder.glob(".*.partial"))
-    record = json.loads((folder / "metrics.json").read_text())
+    record = run_record.read(folder)
     assert record["status"] == "failed"
     assert record["failure"]["error"] == "could not save the run: No space left on device"

@@ -1,12 +1,12 @@
 """historical/side_by_side.py: the notebook on today's stack and the 2016 stack, line by line."""
 
-import json
 import re
 
 import pytest
 from conftest import copy_of_notebook
 
 import notebook_cells
+import run_record
 from historical import side_by_side
 
 # The 2016 repr of the forward pass: numpy 1.11 prints a float32 0-d array at float64 repr.
@@ -38,7 +38,7 @@ def test_forward_pass_is_byte_identical_on_both_stacks(stack_2016, notebook_fold
     assert side_by_side.main(argv) == 0
     folders = {}
     for folder in runs.iterdir():
-        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics = run_record.read(folder)
         folders[metrics["stack"]] = folder
         assert metrics["seed"] == seed
     assert set(folders) == {"today", "2016"}
@@ -46,7 +46,7 @@ def test_forward_pass_is_byte_identical_on_both_stacks(stack_2016, notebook_fold
     assert today == then and FORWARD_2016.fullmatch(today.strip()), today
     report = (folders["today"] / f"side-by-side-seed{seed}.md").read_text()
     assert f"1 of 1 printed lines identical (numpy seed {seed})" in report
-    python = json.loads((folders["2016"] / "metrics.json").read_text())["environment"]["python"]
+    python = run_record.read(folders["2016"])["environment"]["python"]
     assert python.startswith("2.7.")
 
 
