@@ -34,7 +34,7 @@ DEVICE ?= cpu
 # Given to the commands through their environment, never spliced into a shell line.
 export SEED DEVICE
 
-.PHONY: run test lint lab notebook browser stack-2016 compare-2016 cuda cmake test-fresh
+.PHONY: run test lint lab notebook browser stack-2016 compare-2016 cuda cmake test-fresh git-filter
 
 run: $(READY)
 	$(PY) run_notebook.py --device "$$DEVICE"
@@ -113,5 +113,20 @@ $(READY): $(wildcard $(LOCK)) pyproject.toml locks/build/sitecustomize.py $(shel
 	$(PIP) --require-hashes -r $(ENV)/build-tools.txt
 	PYTHONPATH=$(CURDIR)/locks/build $(PIP) --require-hashes --no-build-isolation --use-pep517 -r $(LOCK)
 	$(PIP) --no-build-isolation -e .
+	@$(MAKE) --no-print-directory -s git-filter
 	$(PY) notebook_cells.py
 	@touch $@
+
+# nbstripout's git filter in this checkout: a notebook saved with its outputs (say, the
+# committed one run in a plain `jupyter lab`) shows in git as committed, its outputs left on
+# disk; --keep-id keeps its cell ids. Set by the first environment made, and again only once
+# the interpreter it names is gone (git cannot run a missing filter).
+NBSTRIPOUT = "$(abspath $(PY))" -m nbstripout --keep-id
+git-filter:
+	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 || exit 0; \
+	python=$$(git config filter.nbstripout.clean | sed -n 's/^"\(.*\)" -m nbstripout --keep-id$$/\1/p'); \
+	test -x "$$python" || { \
+	  $(PY) -m nbstripout --install && \
+	  git config filter.nbstripout.clean '$(NBSTRIPOUT)' && \
+	  git config diff.ipynb.textconv '$(NBSTRIPOUT) -t' && \
+	  echo "set-up: git shows notebooks without their outputs (nbstripout's filter)"; }

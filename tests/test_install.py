@@ -191,3 +191,33 @@ def test_set_up_without_a_supported_python_says_so_in_one_line(tmp_path):
         " PYTHON=/path/to/python3.X make"
     )
     assert not env.exists()
+
+
+def test_a_notebook_saved_with_its_outputs_shows_in_git_as_committed(tmp_path):
+    """Both ways, in a clone: without the set-up's filter, a notebook run in a plain `jupyter
+    lab` and saved differs in git by its outputs; with it (``make git-filter``, which the
+    set-up runs), git holds it as committed: no diff, nothing to stage, the outputs on disk.
+    (``git status`` lists it until ``git add`` refreshes the index: git takes a new size for
+    a change without asking the filter.) A second environment's set-up leaves a working filter
+    as it is."""
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(REPO), str(clone)], cwd=tmp_path)
+    notebook = clone / "vae_exercise.ipynb"
+    nb = nbformat.read(notebook, as_version=4)
+    code = next(cell for cell in nb.cells if cell.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("stream", text="saved output\n")]
+    code.execution_count = 1
+    nbformat.write(nb, notebook)
+    assert run(["git", "status", "--porcelain"], clone).stdout == " M vae_exercise.ipynb\n"
+    assert "saved output" in run(["git", "diff"], clone).stdout
+    python = Path(sys.executable)
+    make = ["make", "-s", "-f", str(REPO / "Makefile"), "git-filter"]
+    said = run([*make, f"ENV={python.parent.parent}"], clone).stdout
+    assert said == "set-up: git shows notebooks without their outputs (nbstripout's filter)\n"
+    assert run(["git", "diff"], clone).stdout == ""
+    run(["git", "add", "vae_exercise.ipynb"], clone)
+    assert run(["git", "status", "--porcelain"], clone).stdout == ""
+    assert "saved output" in notebook.read_text()
+    assert run([*make, f"ENV={tmp_path / 'another-env'}"], clone).stdout == ""
+    clean = run(["git", "config", "filter.nbstripout.clean"], clone).stdout
+    assert clean == f'"{python}" -m nbstripout --keep-id\n'
