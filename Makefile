@@ -89,8 +89,8 @@ lint: $(READY)
 # Python first, before any apt-get: a .venv of another Python, or one cut off while being made
 # (no pip), is made again (a conda env, which has no pyvenv.cfg, is never touched); without a
 # supported Python, one line says how to get one. The lock's two sdists (Theano-PyMC, Lasagne)
-# are built with the lock's own setuptools, wheel and packaging, installed first, and the build's mends
-# (locks/build) on PYTHONPATH.
+# are built with the lock's own setuptools, wheel and packaging, installed first, and the
+# build's mends (locks/build) on PYTHONPATH.
 $(READY): $(wildcard $(LOCK)) pyproject.toml locks/build/sitecustomize.py $(shell find install -type f)
 	@if test -x $(PY) && ! { test "$(ENV_PYVER)" = "$(PYVER)" && $(PY) -m pip --version; } >/dev/null 2>&1; then \
 	  if test -f $(ENV)/pyvenv.cfg; then \

@@ -342,12 +342,12 @@ class Py2Print:
         Python 2 syntax Python 3 has not (``<>``, ...): that gets a line saying what to write.
         """
         if self.print_function:
-            return _line_as_written(python3, source)
+            return python3
         found = py2syntax.python27_error(source)
         if found is None:
             return self.compiler_error(source, filename, python3)
         if py2syntax.python3_reads_further(source, found, python3):
-            return _line_as_written(python3, source)
+            return python3
         return found.exception(filename)
 
     def compiler_error(self, source, filename, python3):
