@@ -58,8 +58,8 @@ def test_the_seeded_notebook_prints_the_2016_stacks_lines(
     other_env, stack_2016, notebook_folder, tmp_path
 ):
     """Seed 1 on the small synthetic MNIST: the forward pass and ten epoch lines, each the 2016
-    stack's byte for byte, with no warning on the way (Python 3.12 warns of the notebook's
-    '$z\\sim p(z)$'; numpy 2 ...)."""
+    stack's byte for byte, with no warning on the way (unmended, Python 3.12 warns of the
+    notebook's '$z\\sim p(z)$')."""
     version, python = other_env
     kernel = run([python, "-m", "stack2016.build"], 600)  # the 2016 kernel, for this env too
     assert kernel.returncode == 0, kernel.stderr
