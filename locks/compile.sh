@@ -3,7 +3,8 @@
 # Python (pip-compile resolves for the interpreter it runs on), keeping the pins it already
 # has; a new one starts from 3.11's, so that every Python has the same versions where their
 # wheels allow (numpy and scipy differ, by pyproject.toml's markers). The sdists' metadata is
-# built as the set-up builds them: without build isolation, with locks/build on PYTHONPATH. locks/floor.txt holds back what the first X.Y.0 lacks.
+# built as the set-up builds them: without build isolation, with locks/build on PYTHONPATH.
+# locks/floor.txt holds back what the first X.Y.0 lacks.
 #   bash locks/compile.sh 3.12 [/path/to/python3.12]
 set -euo pipefail
 VERSION=${1:?which Python: 3.11, 3.12 or 3.13}
