@@ -89,8 +89,8 @@ def pyenv_root():
 
 
 def find_python(version):
-    """A working Python ``version``: python<version> on PATH, else pyenv's newest; None if none.
-    (pyenv's shims are on PATH but may not resolve.)"""
+    """A working Python ``version``: python<version> on PATH, else one of pyenv's (the last
+    by name); None if none. (pyenv's shims are on PATH but may not resolve.)"""
     found = glob.glob(
         os.path.join(pyenv_root(), "versions", f"{version}*", "bin", f"python{version}")
     )
